@@ -1,0 +1,1 @@
+"""names-rnn-lstm: the DVC pipeline's stages, one module per stage."""

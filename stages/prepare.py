@@ -1,0 +1,221 @@
+"""prepare: verified raw names -> folded, deduplicated, leak-free train/val/test split.
+
+Raw data comes from $NAMES_DATA_DIR when set, else from the official zip (params
+prepare.url). Every raw file is checked against the committed manifest data/names.sha256.
+"""
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from stages.alphabet import ALPHABET, fold
+from stages.io import ProjectError, check_number, cli, load_params, staged_dir, write_csv, write_json
+
+MANIFEST = Path("data/names.sha256")
+RAW = Path("data/raw/names")
+PREPARED = Path("data/prepared")
+DATA_METRICS = Path("metrics/data.json")
+SPLITS = ("train", "val", "test")
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """{file name: sha256} from a `sha256sum` listing."""
+    manifest = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            manifest[name.lstrip("*")] = digest
+    return manifest
+
+
+def verify_raw(directory: Path, manifest: dict[str, str]) -> None:
+    """Exactly the manifest's files, each non-empty, UTF-8, and with the expected hash."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ProjectError(f"raw data directory {directory} does not exist; set NAMES_DATA_DIR to a folder of the 18 <Language>.txt files")
+    present = {p.name for p in directory.iterdir() if p.is_file()}
+    missing, extra = sorted(set(manifest) - present), sorted(present - set(manifest))
+    if missing:
+        raise ProjectError(f"{directory} is missing language file(s): {', '.join(missing)}")
+    if extra:
+        raise ProjectError(f"{directory} has unexpected file(s): {', '.join(extra)} (expected exactly the {len(manifest)} files of {MANIFEST})")
+    for name, expected in sorted(manifest.items()):
+        data = (directory / name).read_bytes()
+        if not data.strip():
+            raise ProjectError(f"{directory / name} is empty")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ProjectError(f"{directory / name} is not UTF-8: byte {data[error.start]:#04x} at offset {error.start}") from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise ProjectError(f"checksum mismatch for {name}: expected {expected}, got {actual}")
+
+
+def fetch_raw(destination: Path, url: str, timeout_s: float) -> str:
+    """Fill `destination` with the raw files; return where they came from."""
+    local = os.environ.get("NAMES_DATA_DIR")
+    if local:
+        source = Path(local).resolve()
+        if not source.is_dir():
+            raise ProjectError(f"NAMES_DATA_DIR={local} is not a directory; point it at a folder of the 18 <Language>.txt files")
+        for path in sorted(source.iterdir()):
+            if path.is_file():
+                shutil.copyfile(path, destination / path.name)
+        return str(source)
+    extract_names(download(url, timeout_s), destination)
+    return url
+
+
+def download(url: str, timeout_s: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise ProjectError(f"cannot download {url} ({reason}); without network, set NAMES_DATA_DIR to a local copy of data/names") from None
+
+
+def extract_names(archive: bytes, destination: Path) -> None:
+    """Extract data/names/*.txt from the tutorial's zip, flat into `destination`."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
+            members = [m for m in bundle.namelist() if m.startswith("data/names/") and m.endswith(".txt")]
+            if not members:
+                raise ProjectError("downloaded zip has no data/names/*.txt")
+            for member in members:
+                (destination / Path(member).name).write_bytes(bundle.read(member))
+    except zipfile.BadZipFile as error:
+        raise ProjectError(f"downloaded file is not a valid zip: {error}") from None
+
+
+def read_pairs(directory: Path, languages: list[str]) -> tuple[list[tuple[str, str]], dict]:
+    """Folded (name, language) rows in file order, plus what folding changed or dropped."""
+    rows, changed, empty, dropped, accented = [], 0, 0, Counter(), Counter()
+    for language in languages:
+        for line in (Path(directory) / f"{language}.txt").read_text(encoding="utf-8").splitlines():
+            raw = line.strip()
+            if not raw:
+                continue
+            name = fold(raw)
+            if name != raw:
+                changed += 1
+                for c in raw:
+                    if c not in ALPHABET:
+                        (accented if fold(c) else dropped)[c] += 1
+            if not name:
+                empty += 1
+                continue
+            rows.append((name, language))
+    folding = {"names_changed": changed, "names_empty_after_folding": empty,
+               "accented_letters_folded": sum(accented.values()),
+               "dropped_characters": dict(sorted(dropped.items()))}
+    return rows, folding
+
+
+def split_by_name(pairs: list[tuple[str, str]], val_fraction: float, test_fraction: float, seed: int) -> dict[str, set]:
+    """Assign each distinct name to one split, stratified by its rarest language.
+
+    Stratifying on the rarest language keeps small languages in every split even
+    though some names belong to several languages.
+    """
+    languages_of = defaultdict(set)
+    for name, language in pairs:
+        languages_of[name].add(language)
+    size = Counter(language for languages in languages_of.values() for language in languages)
+    strata = defaultdict(list)
+    for name in sorted(languages_of):
+        strata[min(languages_of[name], key=lambda lang: (size[lang], lang))].append(name)
+    rng = random.Random(seed)
+    splits = {split: set() for split in SPLITS}
+    for language in sorted(strata):
+        names = strata[language]
+        rng.shuffle(names)
+        n_test = _share(len(names), test_fraction)
+        n_val = _share(len(names), val_fraction)
+        splits["test"].update(names[:n_test])
+        splits["val"].update(names[n_test : n_test + n_val])
+        splits["train"].update(names[n_test + n_val :])
+    return splits
+
+
+def _share(count: int, fraction: float) -> int:
+    """round(count * fraction), but at least one name when the fraction is positive."""
+    return max(1, round(count * fraction)) if fraction > 0 and count >= 3 else round(count * fraction)
+
+
+def check_params(params: dict) -> None:
+    val = check_number(params, "val_fraction", float, 0.0, 1.0, "prepare")
+    test = check_number(params, "test_fraction", float, 0.0, 1.0, "prepare")
+    if val + test >= 1:
+        raise ProjectError(f"invalid params: prepare.val_fraction + prepare.test_fraction = {val + test:g} must be < 1")
+    if val <= 0 or test <= 0:
+        raise ProjectError("invalid params: prepare.val_fraction and prepare.test_fraction must be > 0")
+    check_number(params, "seed", int, 0, section="prepare")
+    check_number(params, "timeout_s", float, 1, section="prepare")
+    if not isinstance(params.get("url"), str):
+        raise ProjectError("invalid param prepare.url: expected a string")
+
+
+def prepare(params: dict, manifest_path: Path = MANIFEST, raw_dir: Path = RAW, out_dir: Path = PREPARED,
+            metrics_path: Path = DATA_METRICS) -> dict:
+    check_params(params)
+    manifest = read_manifest(manifest_path)
+    languages = sorted(Path(name).stem for name in manifest)
+    with staged_dir(raw_dir) as raw:
+        fetch_raw(raw, params["url"], params["timeout_s"])
+        verify_raw(raw, manifest)
+        rows, folding = read_pairs(raw, languages)
+    pairs = list(dict.fromkeys(rows))  # drop duplicate (name, language), keep first-seen order
+    splits = split_by_name(pairs, params["val_fraction"], params["test_fraction"], params["seed"])
+    frames = {split: pd.DataFrame([p for p in pairs if p[0] in names], columns=["name", "language"])
+              .sort_values(["language", "name"], ignore_index=True) for split, names in splits.items()}
+    for split, frame in frames.items():
+        missing = sorted(set(languages) - set(frame["language"]))
+        if missing:
+            raise ProjectError(f"the {split} split has no names of {', '.join(missing)}; raise prepare.{split}_fraction")
+    metrics = data_metrics(rows, pairs, folding, splits, frames, languages)
+    with staged_dir(out_dir) as out:
+        for split, frame in frames.items():
+            write_csv(out / f"{split}.csv", frame)
+        (out / "categories.json").write_text(json.dumps(languages, indent=2) + "\n")
+    write_json(metrics_path, metrics)
+    return metrics
+
+
+def data_metrics(rows, pairs, folding, splits, frames, languages) -> dict:
+    names = {name for name, _ in pairs}
+    per_language = {language: {split: int((frames[split]["language"] == language).sum()) for split in SPLITS}
+                    for language in languages}
+    shared = sum(len(splits[a] & splits[b]) for i, a in enumerate(SPLITS) for b in SPLITS[i + 1 :])
+    return {
+        "rows_raw": len(rows) + folding["names_empty_after_folding"],
+        "rows_after_folding": len(rows),
+        "rows_after_dedup": len(pairs),
+        "distinct_names": len(names),
+        "names_in_several_languages": sum(1 for n in Counter(name for name, _ in pairs).values() if n > 1),
+        "folding": folding,
+        "splits": {split: {"rows": len(frames[split]), "names": len(splits[split])} for split in SPLITS},
+        "per_language": per_language,
+        "shared_names_between_splits": shared,
+    }
+
+
+@cli
+def main(argv):
+    metrics = prepare(load_params("prepare"))
+    counts = ", ".join(f"{split} {metrics['splits'][split]['rows']}" for split in SPLITS)
+    print(f"prepare: {metrics['rows_after_dedup']} (name, language) rows, {metrics['distinct_names']} names -> {counts}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+import http.server
+import io
+import shutil
+import socket
+import threading
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from stages import prepare as prep
+from stages.io import ProjectError
+from tests.conftest import ROOT, run_stage
+
+PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}
+
+
+def run_prepare(tmp_path, params=PARAMS):
+    return prep.prepare(params, manifest_path=ROOT / "data/names.sha256", raw_dir=tmp_path / "raw",
+                        out_dir=tmp_path / "prepared", metrics_path=tmp_path / "data.json")
+
+
+@pytest.fixture
+def local_data(monkeypatch, names_dir):
+    monkeypatch.setenv("NAMES_DATA_DIR", str(names_dir))
+
+
+@pytest.fixture
+def data_copy(tmp_path, monkeypatch, names_dir):
+    """A writable copy of the raw files that NAMES_DATA_DIR points at, to tamper with."""
+    copy = tmp_path / "names"
+    shutil.copytree(names_dir, copy)
+    monkeypatch.setenv("NAMES_DATA_DIR", str(copy))
+    return copy
+
+
+def test_prepare_writes_a_leak_free_stratified_split(tmp_path, local_data):
+    metrics = run_prepare(tmp_path)
+    frames = {s: pd.read_csv(tmp_path / "prepared" / f"{s}.csv", keep_default_na=False) for s in prep.SPLITS}
+    names = {s: set(f["name"]) for s, f in frames.items()}
+    assert not names["train"] & names["val"] and not names["train"] & names["test"] and not names["val"] & names["test"]
+    assert metrics["shared_names_between_splits"] == 0
+    languages = sorted(p.stem for p in (tmp_path / "raw").iterdir())
+    assert len(languages) == 18
+    for frame in frames.values():
+        assert sorted(set(frame["language"])) == languages
+        assert not frame.duplicated().any()
+    total = sum(len(f) for f in frames.values())
+    assert total == metrics["rows_after_dedup"] < metrics["rows_raw"]
+    assert 0.75 < metrics["splits"]["train"]["names"] / metrics["distinct_names"] < 0.85
+    assert metrics["folding"]["dropped_characters"]["ß"] > 0
+
+
+def test_names_of_several_languages_are_kept_under_each(tmp_path, local_data):
+    run_prepare(tmp_path)
+    frame = pd.concat(pd.read_csv(tmp_path / "prepared" / f"{s}.csv", keep_default_na=False) for s in prep.SPLITS)
+    per_name = frame.groupby("name")["language"].nunique()
+    assert (per_name > 1).sum() > 100
+
+
+def test_split_is_deterministic_for_a_seed():
+    pairs = [(f"n{i}", f"L{i % 4}") for i in range(200)] + [("n0", "L1")]
+    first = prep.split_by_name(pairs, 0.1, 0.1, seed=3)
+    assert first == prep.split_by_name(pairs, 0.1, 0.1, seed=3)
+    assert first != prep.split_by_name(pairs, 0.1, 0.1, seed=4)
+    assert sum(len(s) for s in first.values()) == 200
+
+
+def test_checksum_mismatch_names_the_file_and_both_hashes(tmp_path, data_copy):
+    with open(data_copy / "Greek.txt", "a", encoding="utf-8") as handle:
+        handle.write("Papadopoulosx\n")
+    with pytest.raises(ProjectError, match=r"checksum mismatch for Greek.txt: expected [0-9a-f]{64}, got [0-9a-f]{64}"):
+        run_prepare(tmp_path)
+    assert not (tmp_path / "prepared").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "Irish.txt").unlink(), "missing language file.*Irish.txt"),
+    (lambda d: (d / "Klingon.txt").write_text("Worf\n"), "unexpected file.*Klingon.txt"),
+    (lambda d: (d / "Irish.txt").write_text(""), "Irish.txt is empty"),
+    (lambda d: (d / "Irish.txt").write_bytes(b"Murphy\n\xff\xfe\n"), "Irish.txt is not UTF-8: byte 0xff at offset 7"),
+])
+def test_damaged_raw_data_is_refused(tmp_path, data_copy, damage, message):
+    damage(data_copy)
+    with pytest.raises(ProjectError, match=message):
+        run_prepare(tmp_path)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_names_data_dir_pointing_nowhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAMES_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(ProjectError, match="NAMES_DATA_DIR=.*nowhere is not a directory"):
+        run_prepare(tmp_path)
+
+
+def test_no_network_and_no_local_copy_says_how_to_fix_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("NAMES_DATA_DIR", raising=False)
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ProjectError, match="cannot download .* set NAMES_DATA_DIR"):
+        run_prepare(tmp_path, {**PARAMS, "url": f"http://127.0.0.1:{port}/data.zip"})
+
+
+def official_style_zip(names_dir: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("data/eng-fra.txt", "unrelated\n")
+        for path in sorted(names_dir.glob("*.txt")):
+            bundle.write(path, f"data/names/{path.name}")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def zip_server(names_dir):
+    payload = official_style_zip(names_dir)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = payload if self.path == "/tutorial/data.zip" else b"not a zip"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_path_gives_the_same_split_as_the_local_copy(tmp_path, monkeypatch, names_dir, zip_server):
+    monkeypatch.delenv("NAMES_DATA_DIR", raising=False)
+    downloaded = run_prepare(tmp_path / "a", {**PARAMS, "url": f"{zip_server}/tutorial/data.zip"})
+    monkeypatch.setenv("NAMES_DATA_DIR", str(names_dir))
+    local = run_prepare(tmp_path / "b")
+    assert downloaded == local
+    for split in prep.SPLITS:
+        assert (tmp_path / "a/prepared" / f"{split}.csv").read_bytes() == (tmp_path / "b/prepared" / f"{split}.csv").read_bytes()
+
+
+def test_download_of_something_that_is_not_a_zip(tmp_path, monkeypatch, zip_server):
+    monkeypatch.delenv("NAMES_DATA_DIR", raising=False)
+    with pytest.raises(ProjectError, match="not a valid zip"):
+        run_prepare(tmp_path, {**PARAMS, "url": f"{zip_server}/elsewhere"})
+
+
+@pytest.mark.parametrize("val, test", [(-0.1, 0.1), (0.5, 0.5), (0.9, 0.3), ("a", 0.1)])
+def test_invalid_split_fractions_are_refused_by_the_cli(tmp_path, names_dir, val, test):
+    (tmp_path / "data").mkdir()
+    shutil.copy(ROOT / "data/names.sha256", tmp_path / "data")
+    (tmp_path / "params.yaml").write_text(
+        f"prepare: {{url: x, timeout_s: 5, val_fraction: {val}, test_fraction: {test}, seed: 0}}\n")
+    result = run_stage("prepare", cwd=tmp_path, env={"NAMES_DATA_DIR": str(names_dir)})
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: invalid param")
+    assert not (tmp_path / "data/prepared").exists()
+
+
+def test_cli_checksum_error_is_one_line(tmp_path, data_copy):
+    (data_copy / "Czech.txt").write_text("Novak\n")
+    (tmp_path / "work/data").mkdir(parents=True)
+    shutil.copy(ROOT / "data/names.sha256", tmp_path / "work/data")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "work")
+    result = run_stage("prepare", cwd=tmp_path / "work", env={"NAMES_DATA_DIR": str(data_copy)})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: checksum mismatch for Czech.txt") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "work/data/prepared").exists() and not (tmp_path / "work/data/raw/names").exists()
