@@ -1,0 +1,92 @@
+"""Training throughput: the seed-style loop vs the project's batched path, in one run.
+
+seed-style: one name per optimizer step, a Python loop over its letters through the cell's
+step() with a fresh one-hot tensor per letter (the course report's train()).
+project: stages.train's path at the given batch sizes (one-hot lookups, hand-written BPTT).
+
+Reports the median samples/s over --repeats timed windows of --seconds each, and the ratio
+project / seed-style. Run it on a quiet machine: `make bench` or
+`python -m benchmarks.train_speed --threads 2 --batch-sizes 64 256`.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from stages import models
+from stages.alphabet import N_LETTERS
+from stages.io import load_categories, load_params, load_split
+from stages.train import OPTIMIZERS, Sampler, Split
+
+
+def seed_style_step(model, optimizer, split: Split, row: int) -> None:
+    length = int(split.lengths[row])
+    letters = torch.zeros(length, 1, N_LETTERS)  # the seed's lineToTensor
+    letters[torch.arange(length), 0, split.letters[:length, row]] = 1.0
+    state = model.init_state(1)
+    optimizer.zero_grad()
+    for t in range(length):
+        output, *state = model.step(letters[t], *state)
+    F.nll_loss(output, split.targets[row : row + 1]).backward()
+    optimizer.step()
+
+
+def batched_step(model, optimizer, split: Split, rows: torch.Tensor) -> None:
+    letters, lengths, targets = split.batch(rows)
+    optimizer.zero_grad()
+    F.nll_loss(model(letters, lengths), targets).backward()
+    optimizer.step()
+
+
+def samples_per_second(step, batch: int, seconds: float, repeats: int) -> tuple[float, list[float]]:
+    """Median over `repeats` windows of calling step() for about `seconds` each."""
+    for _ in range(3):
+        step()  # warm-up: allocator, autograd caches
+    rates = []
+    for _ in range(repeats):
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            step()
+            done += batch
+        rates.append(done / (time.perf_counter() - started))
+    return statistics.median(rates), rates
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: params.yaml train_lstm.threads)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: params.yaml batch_size")
+    parser.add_argument("--models", nargs="+", default=["rnn", "lstm"])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    categories = load_categories()
+    split = Split(load_split("train", categories), categories)
+    print(f"{'model':5} {'path':14} {'threads':>7} {'samples/s (median)':>19} {'ratio':>7}   all windows")
+    for name in args.models:
+        params = load_params(f"train_{name}")
+        threads = args.threads or params["threads"]
+        torch.set_num_threads(threads)
+        sampler = Sampler(split, "balanced", torch.Generator().manual_seed(0))
+
+        def fresh():
+            torch.manual_seed(0)
+            model = models.build(name, N_LETTERS, params["hidden_size"], len(categories))
+            return model, OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+
+        model, optimizer = fresh()
+        seed_rate, windows = samples_per_second(
+            lambda: seed_style_step(model, optimizer, split, int(sampler.draw(1))), 1, args.seconds, args.repeats)
+        print(f"{name:5} {'seed-style':14} {threads:7} {seed_rate:19,.0f} {1:7.1f}x   {[round(w) for w in windows]}")
+        for batch in args.batch_sizes or [params["batch_size"]]:
+            model, optimizer = fresh()
+            rate, windows = samples_per_second(
+                lambda: batched_step(model, optimizer, split, sampler.draw(batch)), batch, args.seconds, args.repeats)
+            print(f"{name:5} {f'batch {batch}':14} {threads:7} {rate:19,.0f} {rate / seed_rate:7.1f}x   "
+                  f"{[round(w) for w in windows]}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

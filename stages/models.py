@@ -1,0 +1,132 @@
+"""The seed's two cells, side by side, with a batched forward pass for each.
+
+Both read `combined = cat(one_hot(letter), hidden)` at every letter; the prediction is the
+output at a name's last letter, `softmax(i2o(cat(one_hot(last letter), hidden before it)))`.
+`step()` is the seed's forward verbatim (one letter, one name at a time); `forward()`
+computes the same thing for a padded batch of names of different lengths, faster:
+a Linear layer applied to a one-hot vector is a column lookup, the LSTM's four gates are
+one matrix product, and the recurrence runs in stages/kernels.py with a hand-written backward. tests/test_models.py checks that both agree.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stages import kernels
+
+
+class _SeedCell(nn.Module):
+    """What both cells share: sizes, the read-out at the last letter, and state shapes."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__()
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+
+    def _lookup(self, layer: nn.Linear, letters: torch.Tensor) -> torch.Tensor:
+        """layer's input half applied to one_hot(letters): pick weight columns."""
+        return F.embedding(letters, layer.weight[:, : self.input_size].t())
+
+    def _recur(self, layer: nn.Linear) -> torch.Tensor:
+        """layer's hidden half, as an (out, hidden) matrix."""
+        return layer.weight[:, self.input_size :]
+
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities [B, output_size] for padded letters [T, B] of names with `lengths`."""
+        batch = torch.arange(letters.shape[1])
+        hidden = self.hidden_before_last(letters, lengths)
+        last = letters[lengths - 1, batch]
+        logits = torch.addmm(self.i2o.bias + self._lookup(self.i2o, last), hidden, self._recur(self.i2o).t())
+        return self.softmax(logits)
+
+
+class RNN(_SeedCell):
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__(input_size, hidden_size, output_size)
+        self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
+        self.i2o = nn.Linear(input_size + hidden_size, output_size)
+        self.softmax = nn.LogSoftmax(dim=1)
+
+    def step(self, input: torch.Tensor, hidden: torch.Tensor):
+        combined = torch.cat((input, hidden), 1)
+        hidden = self.i2h(combined)  # the seed's RNN is linear: no squashing non-linearity
+        output = self.softmax(self.i2o(combined))
+        return output, hidden
+
+    def init_state(self, batch: int = 1):
+        return (torch.zeros(batch, self.hidden_size),)
+
+    def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Hidden state after each name's first len-1 letters (zeros for one-letter names)."""
+        weight = self.i2h.weight
+        return kernels.linear_recurrence(weight[:, : self.input_size].t(), self.i2h.bias,
+                                         weight[:, self.input_size :], letters, lengths - 1)
+
+
+class LSTM(_SeedCell):
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__(input_size, hidden_size, output_size)
+        self.i2i = nn.Linear(input_size + hidden_size, hidden_size)
+        self.i2o = nn.Linear(input_size + hidden_size, output_size)
+        self.i2f = nn.Linear(input_size + hidden_size, hidden_size)
+        self.i2c = nn.Linear(input_size + hidden_size, hidden_size)
+        self.i2g = nn.Linear(input_size + hidden_size, hidden_size)
+        self.softmax = nn.LogSoftmax(dim=1)
+
+    def step(self, input: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor):
+        combined = torch.cat((input, hidden), 1)
+        input_gate = torch.sigmoid(self.i2i(combined))
+        forget_gate = torch.sigmoid(self.i2f(combined))
+        candidate = torch.tanh(self.i2c(combined))
+        output_gate = torch.sigmoid(self.i2g(combined))
+        cell = forget_gate * cell + input_gate * candidate
+        hidden = output_gate * torch.tanh(cell)
+        output = self.softmax(self.i2o(combined))
+        return output, hidden, cell
+
+    def init_state(self, batch: int = 1):
+        return torch.zeros(batch, self.hidden_size), torch.zeros(batch, self.hidden_size)
+
+    def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Hidden state after each name's first len-1 letters (the last letter's state is never read)."""
+        gates = (self.i2i, self.i2f, self.i2c, self.i2g)
+        weight = torch.cat([gate.weight for gate in gates])
+        bias = torch.cat([gate.bias for gate in gates])
+        return kernels.lstm_recurrence(weight[:, : self.input_size].t(), bias,
+                                       weight[:, self.input_size :], letters, lengths - 1)
+
+
+CELLS = {"rnn": RNN, "lstm": LSTM}
+
+
+def build(model: str, input_size: int, hidden_size: int, output_size: int) -> _SeedCell:
+    return CELLS[model](input_size, hidden_size, output_size)
+
+
+def forward_one_by_one(model: _SeedCell, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The seed's computation: each name alone, letter by letter, through step()."""
+    outputs = []
+    for column, length in enumerate(lengths.tolist()):
+        state = model.init_state(1)
+        for letter in letters[:length, column].tolist():
+            one_hot = torch.zeros(1, model.input_size)
+            one_hot[0, letter] = 1.0
+            output, *state = model.step(one_hot, *state)
+        outputs.append(output)
+    return torch.cat(outputs)
+
+
+def load(path, categories: list[str] | None = None) -> tuple[_SeedCell, list[str]]:
+    """A trained cell from models/<name>.pt, checked against the expected languages."""
+    from stages.alphabet import ALPHABET
+    from stages.io import ProjectError, load_model_file
+
+    payload = load_model_file(path)
+    if payload["model"] not in CELLS or payload["alphabet"] != ALPHABET:
+        raise ProjectError(f"corrupt model file {path}: unknown model {payload['model']!r} or a different alphabet")
+    if categories is not None and list(payload["categories"]) != categories:
+        raise ProjectError(f"model file {path} was trained on other languages than categories.json; re-run 'dvc repro'")
+    model = build(payload["model"], len(ALPHABET), payload["hidden_size"], len(payload["categories"]))
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError) as error:
+        raise ProjectError(f"corrupt model file {path}: {str(error).splitlines()[0]}") from None
+    return model.eval(), list(payload["categories"])
