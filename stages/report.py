@@ -192,8 +192,24 @@ def check_params(params: dict) -> dict:
     return params
 
 
+def summary() -> str:
+    """The headline table for a terminal, and where the report and the plots are."""
+    lines = [f"{'model':6}{'protocol':10}{'accuracy':>10}{'balanced':>10}{'macro F1':>10}"]
+    for m in MODELS:
+        metrics = read_json(f"metrics/{m}.json")
+        for protocol in ("train", "test"):
+            s = metrics[protocol]
+            lines.append(f"{LABEL[m]:6}{protocol:10}{pct(s['accuracy']):>10}{pct(s['balanced_accuracy']):>10}"
+                         f"{pct(s['macro_f1']):>10}")
+    lines += ["", f"report: {OUT / 'report.md'}", "plots:  dvc_plots/index.html (dvc plots show)"]
+    return "\n".join(lines)
+
+
 @cli
 def main(argv):
+    if argv == ["--summary"]:
+        print(summary())
+        return
     params = check_params(load_params("report"))
     all_params = yaml.safe_load(Path("params.yaml").read_text())
     dpi = params["dpi"]

@@ -1,0 +1,73 @@
+"""predict: the languages a trained model gives a surname, top-K with probabilities.
+
+    python -m stages.predict [--model lstm|rnn] [--top K] [--json] NAME ...
+    echo Nguyen | python -m stages.predict        # names from stdin, one per line
+
+Names are folded exactly as in training. A name with no usable letters gets a one-line
+error for itself while the others are still predicted; the exit status is then 1.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from stages import models
+from stages.alphabet import ALPHABET, encode, fold
+from stages.io import ProjectError, cli
+
+
+def predict(model, categories: list[str], names: list[str], top: int) -> list[dict]:
+    """For each name: {"name", "folded", "predictions": [{language, probability}]} or {"name", "error"}."""
+    results = [{"name": name, "folded": fold(name)} for name in names]
+    usable = [r for r in results if r["folded"]]
+    for r in results:
+        if not r["folded"]:
+            r["error"] = f"{r['name']!r} has no usable letters (the model reads only {ALPHABET!r})"
+    if usable:
+        with torch.no_grad():
+            probabilities = model(*encode([r["folded"] for r in usable])).exp()
+        values, indices = probabilities.topk(min(top, len(categories)), dim=1)
+        for r, row_values, row_indices in zip(usable, values.tolist(), indices.tolist()):
+            r["predictions"] = [{"language": categories[i], "probability": round(p, 4)}
+                                for p, i in zip(row_values, row_indices)]
+    return results
+
+
+def read_names(argv_names: list[str]) -> list[str]:
+    if argv_names:
+        return argv_names
+    return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+
+
+@cli
+def main(argv):
+    parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
+    parser.add_argument("--model", choices=sorted(models.CELLS), default="lstm")
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--top", type=int, default=3, help="how many languages to show (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    if args.top < 1:
+        raise ProjectError(f"--top must be at least 1, got {args.top}")
+    model, categories = models.load(args.models_dir / f"{args.model}.pt")
+    names = read_names(args.names)
+    if not names:
+        raise ProjectError("no names given: pass them as arguments or one per line on stdin")
+    results = predict(model, categories, names, args.top)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    for r in results:
+        if "error" in r:
+            print(f"error: {r['error']}", file=sys.stderr)
+        elif not args.json:
+            shown = ", ".join(f"{p['language']} {p['probability']:.2f}" for p in r["predictions"])
+            print(f"{r['name']}\t{shown}")
+    if any("error" in r for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

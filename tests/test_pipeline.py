@@ -1,0 +1,137 @@
+"""End to end: the real pipeline through DVC, in a temporary git clone of the working tree."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SMALL_TRAIN
+
+OUTPUTS = ["data/raw/names", "data/prepared/train.csv", "models/rnn.pt", "models/lstm.pt",
+           "metrics/data.json", "metrics/train_rnn.json", "metrics/train_lstm.json", "metrics/rnn.json",
+           "metrics/lstm.json", "plots/curves/rnn.csv", "plots/confusion/lstm.csv", "plots/length/rnn.csv",
+           "plots/gradients/lstm.csv", "report/report.md", "report/gradients.png"]
+
+
+class Clone:
+    def __init__(self, path: Path, names_dir: Path):
+        self.path = path
+        bin_dir = str(Path(sys.executable).parent)
+        self.env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"], "NAMES_DATA_DIR": str(names_dir),
+                    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+                    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+                    "DVC_NO_ANALYTICS": "1"}
+        self.env.pop("PYTHONPATH", None)
+
+    def run(self, *command: str) -> str:
+        """stdout and stderr of a command that must succeed."""
+        result = subprocess.run(command, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    def json(self, *command: str):
+        result = subprocess.run(command, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def commit(self, message: str) -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-qm", message)
+
+    def set_params(self, **changes) -> None:
+        path = self.path / "params.yaml"
+        params = yaml.safe_load(path.read_text())
+        for key, value in changes.items():
+            section, name = key.split("__")
+            params[section][name] = value
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory, names_dir) -> Clone:
+    """The working tree (tracked and untracked, minus ignored files), committed in a new repo,
+    with a small training budget."""
+    path = tmp_path_factory.mktemp("clone")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, path / name)
+    repo = Clone(path, names_dir)
+    repo.run("git", "init", "-q", "-b", "main")
+    small = {f"train_{m}__{k}": v for m in ("rnn", "lstm") for k, v in SMALL_TRAIN.items()}
+    repo.set_params(**small, evaluate__threads=1)
+    repo.commit("clone with a small budget")
+    return repo
+
+
+def test_repro_produces_every_output_and_is_then_up_to_date(clone):
+    output = clone.run("dvc", "repro")
+    assert ran_stages(output) == {"prepare", "train_rnn", "train_lstm", "evaluate", "report"}
+    for out in OUTPUTS:
+        assert (clone.path / out).exists(), out
+    assert "up to date" in clone.run("dvc", "status")
+    assert ran_stages(clone.run("dvc", "repro")) == set()
+    clone.commit("small baseline")
+
+
+def test_every_plot_has_data_for_both_models(clone):
+    result = subprocess.run(["dvc", "plots", "show", "--json"], cwd=clone.path, env=clone.env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "could not find" not in result.stderr, result.stderr
+    plots = json.loads(result.stdout)["data"]
+    assert "errors" not in json.loads(result.stdout)
+    assert len(plots) == 6
+    sources = set()
+    for name, renders in plots.items():
+        values = renders[0]["content"]["data"]["values"]
+        assert values, name
+        if name.startswith("plots/confusion/"):
+            sources.add(name)
+            continue
+        files = {row.get("filename") or row["filename::field"].split("::")[0] for row in values}
+        assert files == {"rnn.csv", "lstm.csv"}, name
+    assert sources == {"plots/confusion/rnn.csv", "plots/confusion/lstm.csv"}
+
+
+def test_experiment_shows_up_and_metrics_diff_lists_test_keys(clone):
+    clone.run("dvc", "exp", "run", "-n", "small-rnn", "-S", "train_rnn.hidden_size=16")
+    text = json.dumps(clone.json("dvc", "exp", "show", "--json"))
+    assert "small-rnn" in text and '"hidden_size": 16' in text and "balanced_accuracy" in text
+    diff = clone.json("dvc", "metrics", "diff", "HEAD", "small-rnn", "--json")
+    changed = set(diff.get("metrics/rnn.json", {}))
+    assert {"test.balanced_accuracy", "test.accuracy", "test.loss"} <= changed
+    assert "metrics/lstm.json" not in diff  # only the RNN's cell changed
+    clone.run("git", "reset", "-q", "--hard", "HEAD")
+    clone.run("dvc", "checkout", "--force")
+    assert "up to date" in clone.run("dvc", "status")
+
+
+def test_changing_the_lstm_lr_reruns_only_what_depends_on_it(clone):
+    clone.set_params(train_lstm__lr=0.005)
+    assert ran_stages(clone.run("dvc", "repro")) == {"train_lstm", "evaluate", "report"}
+    clone.run("git", "reset", "-q", "--hard", "HEAD")
+    clone.run("dvc", "checkout", "--force")
+
+
+def test_remote_round_trip_gives_byte_identical_models(clone, tmp_path):
+    clone.run("dvc", "remote", "add", "--local", "-d", "scratch", str(tmp_path / "remote"))
+    clone.run("dvc", "push")
+    before = {m: (clone.path / f"models/{m}.pt").read_bytes() for m in ("rnn", "lstm")}
+    shutil.rmtree(clone.path / ".dvc/cache")
+    shutil.rmtree(clone.path / "models")
+    shutil.rmtree(clone.path / "data/prepared")
+    clone.run("dvc", "pull")
+    for model, data in before.items():
+        assert (clone.path / f"models/{model}.pt").read_bytes() == data
+    assert "up to date" in clone.run("dvc", "status")
