@@ -3,6 +3,7 @@ import functools
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -98,17 +99,11 @@ def staged_dir(path: Path):
     try:
         yield tmp
         if path.exists():
-            _remove_tree(path)
+            shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
-            _remove_tree(tmp)
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
+            shutil.rmtree(tmp)
 
 
 def load_categories(directory: Path = PREPARED) -> list[str]:

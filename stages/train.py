@@ -100,6 +100,24 @@ def check_loss(loss: float, step: int, section: str) -> None:
                            f"lower {section}.lr (e.g. to 0.001) or set {section}.grad_clip (e.g. 1.0)")
 
 
+def optimizer_step(model, optimizer, batch, grad_clip: float, step: int, section: str) -> float:
+    """One minibatch update; the loss is checked before it can touch the weights."""
+    letters, lengths, targets = batch
+    loss = F.nll_loss(model(letters, lengths), targets)
+    check_loss(loss.item(), step, section)
+    optimizer.zero_grad()
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def curve_row(step: int, batch_size: int, train_losses: list[float], val: dict) -> dict:
+    return {"step": step, "samples_seen": step * batch_size, "train_loss": sum(train_losses) / len(train_losses),
+            "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"]}
+
+
 def train(model_name: str, params: dict, train_split: Split, val_split: Split, log=print):
     """Train one cell; return (model, curve rows, summary)."""
     section = f"train_{model_name}"
@@ -108,44 +126,41 @@ def train(model_name: str, params: dict, train_split: Split, val_split: Split, l
     model = models.build(model_name, N_LETTERS, params["hidden_size"], train_split.n_classes)
     optimizer = OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
     sampler = Sampler(train_split, params["sampler"], torch.Generator().manual_seed(params["seed"]))
-    iterations, eval_every, batch_size = params["iterations"], params["eval_every"], params["batch_size"]
-    curves, running, train_seconds, best = [], [], 0.0, None
-    bar = tqdm(total=iterations, desc=section, unit="step", disable=not sys.stderr.isatty(), leave=False)
+    iterations, batch_size = params["iterations"], params["batch_size"]
+    curves, losses, train_seconds = [], [], 0.0
+    # A bar on a terminal; otherwise (DVC, CI, files) one plain line per validation.
+    bar = tqdm(total=iterations * batch_size, desc=section, unit="sample", unit_scale=True,
+               disable=not sys.stderr.isatty(), leave=False)
     for step in range(1, iterations + 1):
         started = time.perf_counter()
-        letters, lengths, targets = train_split.batch(sampler.draw(batch_size))
-        loss = F.nll_loss(model(letters, lengths), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        if params["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params["grad_clip"])
-        optimizer.step()
+        batch = train_split.batch(sampler.draw(batch_size))
+        losses.append(optimizer_step(model, optimizer, batch, params["grad_clip"], step, section))
         train_seconds += time.perf_counter() - started
-        running.append(loss.item())
-        check_loss(running[-1], step, section)
-        bar.update()
-        if step % eval_every == 0 or step == iterations:
-            val = validate(model, val_split)
-            row = {"step": step, "samples_seen": step * batch_size, "train_loss": sum(running) / len(running),
-                   "val_loss": val["loss"], "val_accuracy": val["accuracy"],
-                   "val_balanced_accuracy": val["balanced_accuracy"]}
+        bar.update(batch_size)
+        if step % params["eval_every"] == 0 or step == iterations:
+            row = curve_row(step, batch_size, losses, validate(model, val_split))
             curves.append(row)
-            running = []
-            if best is None or row["val_balanced_accuracy"] > best["val_balanced_accuracy"]:
-                best = row
-            message = (f"{section} step {step}/{iterations}: train_loss {row['train_loss']:.3f} "
-                       f"val_loss {row['val_loss']:.3f} val_acc {row['val_accuracy']:.3f} "
-                       f"val_bal_acc {row['val_balanced_accuracy']:.3f} ({step * batch_size / train_seconds:,.0f} samples/s)")
-            bar.set_postfix_str(f"val_bal_acc {row['val_balanced_accuracy']:.3f}") if not bar.disable else log(message)
+            losses = []
+            if bar.disable:
+                log(f"{section} step {step}/{iterations}: train_loss {row['train_loss']:.3f} "
+                    f"val_loss {row['val_loss']:.3f} val_acc {row['val_accuracy']:.3f} "
+                    f"val_bal_acc {row['val_balanced_accuracy']:.3f} "
+                    f"({step * batch_size / train_seconds:,.0f} samples/s)")
+            else:
+                bar.set_postfix(val_acc=f"{row['val_accuracy']:.3f}", val_bal_acc=f"{row['val_balanced_accuracy']:.3f}")
     bar.close()
+    return model, curves, summarise(curves, iterations, batch_size, train_seconds)
+
+
+def summarise(curves: list[dict], iterations: int, batch_size: int, train_seconds: float) -> dict:
     final = curves[-1]
-    summary = {
+    best = max(curves, key=lambda row: row["val_balanced_accuracy"])  # the first of equals
+    return {
         "iterations": iterations, "samples_seen": iterations * batch_size,
         "train_seconds": round(train_seconds, 3), "samples_per_second": round(iterations * batch_size / train_seconds, 1),
-        "final": {k: final[k] for k in ("val_loss", "val_accuracy", "val_balanced_accuracy")},
-        "best": {k: best[k] for k in ("step", "val_loss", "val_accuracy", "val_balanced_accuracy")},
+        "final": {k: round(final[k], 6) for k in ("val_loss", "val_accuracy", "val_balanced_accuracy")},
+        "best": {k: round(best[k], 6) for k in ("step", "val_loss", "val_accuracy", "val_balanced_accuracy")},
     }
-    return model, curves, summary
 
 
 def model_payload(model_name: str, model, categories: list[str], params: dict) -> dict:
