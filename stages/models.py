@@ -5,7 +5,8 @@ output at a name's last letter, `softmax(i2o(cat(one_hot(last letter), hidden be
 `step()` is the seed's forward verbatim (one letter, one name at a time); `forward()`
 computes the same thing for a padded batch of names of different lengths, faster:
 a Linear layer applied to a one-hot vector is a column lookup, the LSTM's four gates are
-one matrix product, and the recurrence runs in stages/kernels.py with a hand-written backward. tests/test_models.py checks that both agree.
+one matrix product, and the recurrence runs in stages/kernels.py with a hand-written
+backward pass. tests/test_models.py checks that both paths agree.
 """
 import torch
 import torch.nn.functional as F
@@ -21,12 +22,12 @@ class _SeedCell(nn.Module):
         super().__init__()
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
 
-    def _lookup(self, layer: nn.Linear, letters: torch.Tensor) -> torch.Tensor:
-        """layer's input half applied to one_hot(letters): pick weight columns."""
-        return F.embedding(letters, layer.weight[:, : self.input_size].t())
+    def _input_half(self, layer: nn.Linear) -> torch.Tensor:
+        """The weights that multiply one_hot(letter), as a [letters, out] lookup table."""
+        return layer.weight[:, : self.input_size].t()
 
-    def _recur(self, layer: nn.Linear) -> torch.Tensor:
-        """layer's hidden half, as an (out, hidden) matrix."""
+    def _hidden_half(self, layer: nn.Linear) -> torch.Tensor:
+        """The weights that multiply the hidden state, [out, hidden]."""
         return layer.weight[:, self.input_size :]
 
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -34,7 +35,8 @@ class _SeedCell(nn.Module):
         batch = torch.arange(letters.shape[1])
         hidden = self.hidden_before_last(letters, lengths)
         last = letters[lengths - 1, batch]
-        logits = torch.addmm(self.i2o.bias + self._lookup(self.i2o, last), hidden, self._recur(self.i2o).t())
+        from_letter = self.i2o.bias + F.embedding(last, self._input_half(self.i2o))
+        logits = torch.addmm(from_letter, hidden, self._hidden_half(self.i2o).t())
         return self.softmax(logits)
 
 
@@ -56,9 +58,8 @@ class RNN(_SeedCell):
 
     def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Hidden state after each name's first len-1 letters (zeros for one-letter names)."""
-        weight = self.i2h.weight
-        return kernels.linear_recurrence(weight[:, : self.input_size].t(), self.i2h.bias,
-                                         weight[:, self.input_size :], letters, lengths - 1)
+        return kernels.linear_recurrence(self._input_half(self.i2h), self.i2h.bias, self._hidden_half(self.i2h),
+                                         letters, lengths - 1)
 
 
 class LSTM(_SeedCell):
