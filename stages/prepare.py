@@ -29,11 +29,20 @@ SPLITS = ("train", "val", "test")
 
 def read_manifest(path: Path) -> dict[str, str]:
     """{file name: sha256} from a `sha256sum` listing."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProjectError(f"cannot read the manifest {path}: {error}") from None
     manifest = {}
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            manifest[name.lstrip("*")] = digest
+    for number, line in enumerate(lines, 1):
+        fields = line.split(maxsplit=1)
+        if len(fields) != 2 or len(fields[0]) != 64 or not fields[1].strip().endswith(".txt"):
+            if line.strip():
+                raise ProjectError(f"{path}:{number} is not a 'sha256  <Language>.txt' line")
+            continue
+        manifest[fields[1].strip().lstrip("*")] = fields[0].lower()
+    if not manifest:
+        raise ProjectError(f"the manifest {path} lists no files")
     return manifest
 
 

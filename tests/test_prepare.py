@@ -170,3 +170,15 @@ def test_cli_checksum_error_is_one_line(tmp_path, data_copy):
     assert result.returncode == 1
     assert result.stderr.startswith("error: checksum mismatch for Czech.txt") and result.stderr.count("\n") == 1
     assert not (tmp_path / "work/data/prepared").exists() and not (tmp_path / "work/data/raw/names").exists()
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ("", "lists no files"),
+    ("not-a-hash  Arabic.txt\n", "data/names.sha256:1 is not a 'sha256  <Language>.txt' line"),
+])
+def test_a_broken_manifest_is_a_one_line_error(tmp_path, names_dir, manifest, message):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/names.sha256").write_text(manifest)
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    result = run_stage("prepare", cwd=tmp_path, env={"NAMES_DATA_DIR": str(names_dir)})
+    assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1
