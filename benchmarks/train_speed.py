@@ -56,7 +56,8 @@ def samples_per_second(step, batch: int, seconds: float, repeats: int) -> tuple[
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: params.yaml train_lstm.threads)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: each model's params.yaml threads)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: params.yaml batch_size")
     parser.add_argument("--models", nargs="+", default=["rnn", "lstm"])
     parser.add_argument("--seconds", type=float, default=2.0)

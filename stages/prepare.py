@@ -50,13 +50,15 @@ def verify_raw(directory: Path, manifest: dict[str, str]) -> None:
     """Exactly the manifest's files, each non-empty, UTF-8, and with the expected hash."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise ProjectError(f"raw data directory {directory} does not exist; set NAMES_DATA_DIR to a folder of the 18 <Language>.txt files")
+        raise ProjectError(f"raw data directory {directory} does not exist; "
+                           "set NAMES_DATA_DIR to a folder of the 18 <Language>.txt files")
     present = {p.name for p in directory.iterdir() if p.is_file()}
     missing, extra = sorted(set(manifest) - present), sorted(present - set(manifest))
     if missing:
         raise ProjectError(f"{directory} is missing language file(s): {', '.join(missing)}")
     if extra:
-        raise ProjectError(f"{directory} has unexpected file(s): {', '.join(extra)} (expected exactly the {len(manifest)} files of {MANIFEST})")
+        raise ProjectError(f"{directory} has unexpected file(s): {', '.join(extra)} "
+                           f"(expected exactly the {len(manifest)} files of {MANIFEST})")
     for name, expected in sorted(manifest.items()):
         data = (directory / name).read_bytes()
         if not data.strip():
@@ -64,7 +66,8 @@ def verify_raw(directory: Path, manifest: dict[str, str]) -> None:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ProjectError(f"{directory / name} is not UTF-8: byte {data[error.start]:#04x} at offset {error.start}") from None
+            byte = data[error.start]
+            raise ProjectError(f"{directory / name} is not UTF-8: byte {byte:#04x} at offset {error.start}") from None
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise ProjectError(f"checksum mismatch for {name}: expected {expected}, got {actual}")
@@ -76,7 +79,8 @@ def fetch_raw(destination: Path, url: str, timeout_s: float) -> str:
     if local:
         source = Path(local).resolve()
         if not source.is_dir():
-            raise ProjectError(f"NAMES_DATA_DIR={local} is not a directory; point it at a folder of the 18 <Language>.txt files")
+            raise ProjectError(f"NAMES_DATA_DIR={local} is not a directory; "
+                               "point it at a folder of the 18 <Language>.txt files")
         for path in sorted(source.iterdir()):
             if path.is_file():
                 shutil.copyfile(path, destination / path.name)
@@ -91,7 +95,8 @@ def download(url: str, timeout_s: float) -> bytes:
             return response.read()
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise ProjectError(f"cannot download {url} ({reason}); without network, set NAMES_DATA_DIR to a local copy of data/names") from None
+        raise ProjectError(f"cannot download {url} ({reason}); "
+                           "without network, set NAMES_DATA_DIR to a local copy of data/names") from None
 
 
 def extract_names(archive: bytes, destination: Path) -> None:
@@ -191,7 +196,9 @@ def prepare(params: dict, manifest_path: Path = MANIFEST, raw_dir: Path = RAW, o
     for split, frame in frames.items():
         missing = sorted(set(languages) - set(frame["language"]))
         if missing:
-            raise ProjectError(f"the {split} split has no names of {', '.join(missing)}; raise prepare.{split}_fraction")
+            fix = "lower prepare.val_fraction or prepare.test_fraction" if split == "train" \
+                else f"raise prepare.{split}_fraction"
+            raise ProjectError(f"the {split} split has no names of {', '.join(missing)}; {fix}")
     metrics = data_metrics(rows, pairs, folding, splits, frames, languages)
     with staged_dir(out_dir) as out:
         for split, frame in frames.items():
@@ -223,7 +230,8 @@ def data_metrics(rows, pairs, folding, splits, frames, languages) -> dict:
 def main(argv):
     metrics = prepare(load_params("prepare"))
     counts = ", ".join(f"{split} {metrics['splits'][split]['rows']}" for split in SPLITS)
-    print(f"prepare: {metrics['rows_after_dedup']} (name, language) rows, {metrics['distinct_names']} names -> {counts}")
+    print(f"prepare: {metrics['rows_after_dedup']} (name, language) rows, "
+          f"{metrics['distinct_names']} names -> {counts}")
 
 
 if __name__ == "__main__":

@@ -141,9 +141,9 @@ def findings(metrics: dict, by_length: dict, languages: list[str]) -> str:
     rnn, lstm = metrics["rnn"], metrics["lstm"]
     out = []
     for protocol in ("train", "test"):
-        r, l = rnn[protocol]["balanced_accuracy"], lstm[protocol]["balanced_accuracy"]
-        out.append(f"- **{protocol} protocol**: the LSTM's balanced accuracy ({pct(l)}) is {compare(l, r)} the "
-                   f"RNN's ({pct(r)}), a difference of {100 * (l - r):+.1f} points.")
+        r, ls = rnn[protocol]["balanced_accuracy"], lstm[protocol]["balanced_accuracy"]
+        out.append(f"- **{protocol} protocol**: the LSTM's balanced accuracy ({pct(ls)}) is {compare(ls, r)} the "
+                   f"RNN's ({pct(r)}), a difference of {100 * (ls - r):+.1f} points.")
     for m in MODELS:
         gap = metrics[m]["train"]["balanced_accuracy"] - metrics[m]["test"]["balanced_accuracy"]
         verdict = ("so in-sample figures like the seed's overstate how well it generalises" if gap > 0

@@ -157,7 +157,8 @@ def summarise(curves: list[dict], iterations: int, batch_size: int, train_second
     best = max(curves, key=lambda row: row["val_balanced_accuracy"])  # the first of equals
     return {
         "iterations": iterations, "samples_seen": iterations * batch_size,
-        "train_seconds": round(train_seconds, 3), "samples_per_second": round(iterations * batch_size / train_seconds, 1),
+        "train_seconds": round(train_seconds, 3),
+        "samples_per_second": round(iterations * batch_size / train_seconds, 1),
         "final": {k: round(final[k], 6) for k in ("val_loss", "val_accuracy", "val_balanced_accuracy")},
         "best": {k: round(best[k], 6) for k in ("step", "val_loss", "val_accuracy", "val_balanced_accuracy")},
     }

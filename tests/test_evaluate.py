@@ -73,7 +73,8 @@ def eval_project(tmp_path, small_run):
 @pytest.mark.parametrize("damage, message", [
     (lambda p: (p / "models/rnn.pt").unlink(), "model file models/rnn.pt not found"),
     (lambda p: (p / "models/rnn.pt").write_bytes(b"not a model"), "corrupt model file models/rnn.pt"),
-    (lambda p: (p / "models/lstm.pt").write_bytes((p / "models/lstm.pt").read_bytes()[:500]), "corrupt model file models/lstm.pt"),
+    (lambda p: (p / "models/lstm.pt").write_bytes((p / "models/lstm.pt").read_bytes()[:500]),
+     "corrupt model file models/lstm.pt"),
 ])
 def test_missing_or_corrupt_model_is_one_line(eval_project, damage, message):
     damage(eval_project)

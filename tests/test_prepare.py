@@ -140,7 +140,8 @@ def test_download_path_gives_the_same_split_as_the_local_copy(tmp_path, monkeypa
     local = run_prepare(tmp_path / "b")
     assert downloaded == local
     for split in prep.SPLITS:
-        assert (tmp_path / "a/prepared" / f"{split}.csv").read_bytes() == (tmp_path / "b/prepared" / f"{split}.csv").read_bytes()
+        name = f"{split}.csv"
+        assert (tmp_path / "a/prepared" / name).read_bytes() == (tmp_path / "b/prepared" / name).read_bytes()
 
 
 def test_download_of_something_that_is_not_a_zip(tmp_path, monkeypatch, zip_server):
