@@ -2,7 +2,8 @@
 
 seed-style: one name per optimizer step, a Python loop over its letters through the cell's
 step() with a fresh one-hot tensor per letter (the course report's train()).
-project: stages.train's path at the given batch sizes (one-hot lookups, hand-written BPTT).
+project: stages.train's own optimizer_step() at the given batch sizes (one-hot lookups,
+hand-written BPTT, the params' gradient clipping).
 
 Reports the median samples/s over --repeats timed windows of --seconds each, and the ratio
 project / seed-style. Run it on a quiet machine: `make bench` or
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from stages import models
 from stages.alphabet import N_LETTERS
 from stages.io import load_categories, load_params, load_split
-from stages.train import OPTIMIZERS, Sampler, Split
+from stages.train import OPTIMIZERS, Sampler, Split, optimizer_step
 
 
 def seed_style_step(model, optimizer, split: Split, row: int) -> None:
@@ -30,13 +31,6 @@ def seed_style_step(model, optimizer, split: Split, row: int) -> None:
     for t in range(length):
         output, *state = model.step(letters[t], *state)
     F.nll_loss(output, split.targets[row : row + 1]).backward()
-    optimizer.step()
-
-
-def batched_step(model, optimizer, split: Split, rows: torch.Tensor) -> None:
-    letters, lengths, targets = split.batch(rows)
-    optimizer.zero_grad()
-    F.nll_loss(model(letters, lengths), targets).backward()
     optimizer.step()
 
 
@@ -84,7 +78,8 @@ def main():
         for batch in args.batch_sizes or [params["batch_size"]]:
             model, optimizer = fresh()
             rate, windows = samples_per_second(
-                lambda: batched_step(model, optimizer, split, sampler.draw(batch)), batch, args.seconds, args.repeats)
+                lambda: optimizer_step(model, optimizer, split.batch(sampler.draw(batch)), params["grad_clip"], 0,
+                                       f"train_{name}"), batch, args.seconds, args.repeats)
             print(f"{name:5} {f'batch {batch}':14} {threads:7} {rate:19,.0f} {rate / seed_rate:7.1f}x   "
                   f"{[round(w) for w in windows]}", flush=True)
 

@@ -13,18 +13,10 @@ import torch.nn.functional as F
 from stages import models
 from stages.io import ProjectError, check_number, cli, load_categories, load_params, load_split, write_csv, write_json
 from stages.scores import confusion_matrix, recall_per_class, scores
-from stages.train import Split
+from stages.train import Split, predict_split
 
 MODELS = ("rnn", "lstm")
 PROTOCOLS = ("train", "test")
-
-
-@torch.no_grad()
-def predict_split(model, split: Split, chunk: int = 4096) -> torch.Tensor:
-    """Log-probabilities [N, classes] for every row of a split."""
-    outputs = [model(*split.batch(torch.arange(start, min(start + chunk, len(split))))[:2])
-               for start in range(0, len(split), chunk)]
-    return torch.cat(outputs)
 
 
 def protocol_scores(log_probs: torch.Tensor, split: Split) -> dict[str, float]:
@@ -64,12 +56,8 @@ def gradient_flow(model, split: Split, min_letters: int) -> pd.DataFrame:
     distances = min_letters - 1
     norms = torch.zeros(distances, dtype=torch.double)
     for row in rows.tolist():
-        length = int(split.lengths[row])
-        state, hiddens = model.init_state(1), []
-        state[0].requires_grad_(True)
-        for letter in split.letters[:length, row].tolist():
-            hiddens.append(state[0])
-            output, *state = model.step(F.one_hot(torch.tensor([letter]), model.input_size).float(), *state)
+        letters = split.letters[: int(split.lengths[row]), row].tolist()
+        output, hiddens = models.step_through(model, letters, track_hidden=True)
         grads = torch.autograd.grad(F.nll_loss(output, split.targets[row : row + 1]), hiddens[1:])
         for distance in range(distances):
             norms[distance] += grads[-1 - distance].norm().double()

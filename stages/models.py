@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stages import kernels
+from stages.alphabet import ALPHABET
+from stages.io import ProjectError, load_model_file
 
 
 class _SeedCell(nn.Module):
@@ -102,24 +104,28 @@ def build(model: str, input_size: int, hidden_size: int, output_size: int) -> _S
     return CELLS[model](input_size, hidden_size, output_size)
 
 
+def step_through(model: _SeedCell, letters: list[int], track_hidden: bool = False):
+    """The seed's computation for one name: step() letter by letter.
+
+    Returns the output at the last letter and the hidden state read at each letter; with
+    `track_hidden` the first state requires grad, so gradients reach all of them.
+    """
+    state, hiddens = model.init_state(1), []
+    state[0].requires_grad_(track_hidden)
+    for letter in letters:
+        hiddens.append(state[0])
+        output, *state = model.step(F.one_hot(torch.tensor([letter]), model.input_size).float(), *state)
+    return output, hiddens
+
+
 def forward_one_by_one(model: _SeedCell, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The seed's computation: each name alone, letter by letter, through step()."""
-    outputs = []
-    for column, length in enumerate(lengths.tolist()):
-        state = model.init_state(1)
-        for letter in letters[:length, column].tolist():
-            one_hot = torch.zeros(1, model.input_size)
-            one_hot[0, letter] = 1.0
-            output, *state = model.step(one_hot, *state)
-        outputs.append(output)
-    return torch.cat(outputs)
+    """Each name of a padded batch alone, through step_through()."""
+    return torch.cat([step_through(model, letters[:length, column].tolist())[0]
+                      for column, length in enumerate(lengths.tolist())])
 
 
 def load(path, categories: list[str] | None = None) -> tuple[_SeedCell, list[str]]:
     """A trained cell from models/<name>.pt, checked against the expected languages."""
-    from stages.alphabet import ALPHABET
-    from stages.io import ProjectError, load_model_file
-
     payload = load_model_file(path)
     if payload["model"] not in CELLS or payload["alphabet"] != ALPHABET:
         raise ProjectError(f"corrupt model file {path}: unknown model {payload['model']!r} or a different alphabet")

@@ -18,11 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from stages.alphabet import ALPHABET, fold
-from stages.io import ProjectError, check_number, cli, load_params, staged_dir, write_csv, write_json
+from stages.io import PREPARED, ProjectError, check_number, cli, load_params, staged_dir, write_csv, write_json
 
 MANIFEST = Path("data/names.sha256")
 RAW = Path("data/raw/names")
-PREPARED = Path("data/prepared")
 DATA_METRICS = Path("metrics/data.json")
 SPLITS = ("train", "val", "test")
 

@@ -11,9 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 
-from stages.io import ProjectError, check_number, cli, load_params, write_text_atomic  # noqa: E402
+from stages.io import ProjectError, check_number, cli, read_params, write_text_atomic  # noqa: E402
 
 OUT = Path("report")
 MODELS = ("rnn", "lstm")
@@ -204,8 +203,8 @@ def main(argv):
     if argv == ["--summary"]:
         print(summary())
         return
-    params = check_params(load_params("report"))
-    all_params = yaml.safe_load(Path("params.yaml").read_text())
+    all_params = read_params(sections=("report", "train_rnn", "train_lstm"))
+    params = check_params(all_params["report"])
     dpi = params["dpi"]
     data = read_json("metrics/data.json")
     metrics = {m: read_json(f"metrics/{m}.json") for m in MODELS}

@@ -78,18 +78,18 @@ class Sampler:
 
 
 @torch.no_grad()
-def validate(model: models._SeedCell, split: Split, chunk: int = 2048) -> dict[str, float]:
+def predict_split(model: models._SeedCell, split: Split, chunk: int = 4096) -> torch.Tensor:
+    """Log-probabilities [N, classes] for every row of a split, in chunks."""
+    outputs = [model(*split.batch(torch.arange(start, min(start + chunk, len(split))))[:2])
+               for start in range(0, len(split), chunk)]
+    return torch.cat(outputs)
+
+
+def validate(model: models._SeedCell, split: Split) -> dict[str, float]:
     """Mean NLL, accuracy and balanced accuracy over a whole split."""
-    model.eval()
-    losses, predictions = [], []
-    for start in range(0, len(split), chunk):
-        letters, lengths, targets = split.batch(torch.arange(start, min(start + chunk, len(split))))
-        output = model(letters, lengths)
-        losses.append(F.nll_loss(output, targets, reduction="sum"))
-        predictions.append(output.argmax(1))
-    model.train()
-    result = scores(split.targets, torch.cat(predictions), split.n_classes)
-    return {"loss": float(sum(losses) / len(split)), "accuracy": result["accuracy"],
+    log_probs = predict_split(model, split)
+    result = scores(split.targets, log_probs.argmax(1), split.n_classes)
+    return {"loss": float(F.nll_loss(log_probs, split.targets)), "accuracy": result["accuracy"],
             "balanced_accuracy": result["balanced_accuracy"]}
 
 
