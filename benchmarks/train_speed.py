@@ -2,7 +2,7 @@
 
 seed-style: one name per optimizer step, a Python loop over its letters through the cell's
 step() with a fresh one-hot tensor per letter (the course report's train()).
-project: stages.train's own optimizer_step() at the given batch sizes (one-hot lookups,
+project: the training loop's own step (stages.step.optimizer_step) at the given batch sizes (one-hot lookups,
 hand-written BPTT, the params' gradient clipping).
 
 Reports the median samples/s over --repeats timed windows of --seconds each, and the ratio
@@ -16,21 +16,22 @@ import time
 import torch
 import torch.nn.functional as F
 
-from stages import models
+from stages import dvc_yaml, models
 from stages.alphabet import N_LETTERS
-from stages.io import load_categories, load_params, load_split
-from stages.train import OPTIMIZERS, Sampler, Split, optimizer_step
+from stages.data import Encoded, Sampler, read_categories, read_split
+from stages.params import load_params
+from stages.step import OPTIMIZERS, optimizer_step
 
 
-def seed_style_step(model, optimizer, split: Split, row: int) -> None:
-    length = int(split.lengths[row])
+def seed_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
+    length = int(encoded.lengths[row])
     letters = torch.zeros(length, 1, N_LETTERS)  # the seed's lineToTensor
-    letters[torch.arange(length), 0, split.letters[:length, row]] = 1.0
+    letters[torch.arange(length), 0, encoded.letters[:length, row]] = 1.0
     state = model.init_state(1)
     optimizer.zero_grad()
     for t in range(length):
         output, *state = model.step(letters[t], *state)
-    F.nll_loss(output, split.targets[row : row + 1]).backward()
+    F.nll_loss(output, encoded.targets[row : row + 1]).backward()
     optimizer.step()
 
 
@@ -57,14 +58,16 @@ def main():
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    categories = load_categories()
-    split = Split(load_split("train", categories), categories)
+    # the prepared folder is the train stages' input from prepare, as dvc.yaml says
+    (prepared,) = set(dvc_yaml.outs("prepare")) & set(dvc_yaml.deps("train_rnn"))
+    categories = read_categories(prepared)
+    encoded = Encoded(read_split(prepared, "train", categories), categories)
     print(f"{'model':5} {'path':14} {'threads':>7} {'samples/s (median)':>19} {'ratio':>7}   all windows")
     for name in args.models:
         params = load_params(f"train_{name}")
         threads = args.threads or params["threads"]
         torch.set_num_threads(threads)
-        sampler = Sampler(split, "balanced", torch.Generator().manual_seed(0))
+        sampler = Sampler(encoded, "balanced", torch.Generator().manual_seed(0))
 
         def fresh():
             torch.manual_seed(0)
@@ -73,12 +76,12 @@ def main():
 
         model, optimizer = fresh()
         seed_rate, windows = samples_per_second(
-            lambda: seed_style_step(model, optimizer, split, int(sampler.draw(1))), 1, args.seconds, args.repeats)
+            lambda: seed_style_step(model, optimizer, encoded, int(sampler.draw(1))), 1, args.seconds, args.repeats)
         print(f"{name:5} {'seed-style':14} {threads:7} {seed_rate:19,.0f} {1:7.1f}x   {[round(w) for w in windows]}")
         for batch in args.batch_sizes or [params["batch_size"]]:
             model, optimizer = fresh()
             rate, windows = samples_per_second(
-                lambda: optimizer_step(model, optimizer, split.batch(sampler.draw(batch)), params["grad_clip"], 0,
+                lambda: optimizer_step(model, optimizer, encoded.batch(sampler.draw(batch)), params["grad_clip"], 0,
                                        f"train_{name}"), batch, args.seconds, args.repeats)
             print(f"{name:5} {f'batch {batch}':14} {threads:7} {rate:19,.0f} {rate / seed_rate:7.1f}x   "
                   f"{[round(w) for w in windows]}", flush=True)

@@ -1,1 +1,2 @@
-"""names-rnn-lstm: the DVC pipeline's stages, one module per stage."""
+"""names-rnn-lstm: the pipeline's stages (prepare, train, evaluate, report), the predict
+command, and the small modules they share, each named after its one job."""

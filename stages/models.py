@@ -13,16 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from stages import kernels
-from stages.alphabet import ALPHABET
-from stages.io import ProjectError, load_model_file
 
 
-class _SeedCell(nn.Module):
+class SeedCell(nn.Module):
     """What both cells share: sizes, the read-out at the last letter, and state shapes."""
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+    def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
-        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+        self.input_size, self.hidden_size = input_size, hidden_size
 
     def _input_half(self, layer: nn.Linear) -> torch.Tensor:
         """The weights that multiply one_hot(letter), as a [letters, out] lookup table."""
@@ -33,7 +31,7 @@ class _SeedCell(nn.Module):
         return layer.weight[:, self.input_size :]
 
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities [B, output_size] for padded letters [T, B] of names with `lengths`."""
+        """Log-probabilities [B, outputs] for padded letters [T, B] of names with `lengths`."""
         batch = torch.arange(letters.shape[1])
         hidden = self.hidden_before_last(letters, lengths)
         last = letters[lengths - 1, batch]
@@ -42,9 +40,9 @@ class _SeedCell(nn.Module):
         return self.softmax(logits)
 
 
-class RNN(_SeedCell):
+class RNN(SeedCell):
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
-        super().__init__(input_size, hidden_size, output_size)
+        super().__init__(input_size, hidden_size)
         self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
         self.i2o = nn.Linear(input_size + hidden_size, output_size)
         self.softmax = nn.LogSoftmax(dim=1)
@@ -64,9 +62,9 @@ class RNN(_SeedCell):
                                          letters, lengths - 1)
 
 
-class LSTM(_SeedCell):
+class LSTM(SeedCell):
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
-        super().__init__(input_size, hidden_size, output_size)
+        super().__init__(input_size, hidden_size)
         self.i2i = nn.Linear(input_size + hidden_size, hidden_size)
         self.i2o = nn.Linear(input_size + hidden_size, output_size)
         self.i2f = nn.Linear(input_size + hidden_size, hidden_size)
@@ -100,11 +98,11 @@ class LSTM(_SeedCell):
 CELLS = {"rnn": RNN, "lstm": LSTM}
 
 
-def build(model: str, input_size: int, hidden_size: int, output_size: int) -> _SeedCell:
+def build(model: str, input_size: int, hidden_size: int, output_size: int) -> SeedCell:
     return CELLS[model](input_size, hidden_size, output_size)
 
 
-def step_through(model: _SeedCell, letters: list[int], track_hidden: bool = False):
+def step_through(model: SeedCell, letters: list[int], track_hidden: bool = False):
     """The seed's computation for one name: step() letter by letter.
 
     Returns the output at the last letter and the hidden state read at each letter; with
@@ -116,24 +114,3 @@ def step_through(model: _SeedCell, letters: list[int], track_hidden: bool = Fals
         hiddens.append(state[0])
         output, *state = model.step(F.one_hot(torch.tensor([letter]), model.input_size).float(), *state)
     return output, hiddens
-
-
-def forward_one_by_one(model: _SeedCell, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each name of a padded batch alone, through step_through()."""
-    return torch.cat([step_through(model, letters[:length, column].tolist())[0]
-                      for column, length in enumerate(lengths.tolist())])
-
-
-def load(path, categories: list[str] | None = None) -> tuple[_SeedCell, list[str]]:
-    """A trained cell from models/<name>.pt, checked against the expected languages."""
-    payload = load_model_file(path)
-    if payload["model"] not in CELLS or payload["alphabet"] != ALPHABET:
-        raise ProjectError(f"corrupt model file {path}: unknown model {payload['model']!r} or a different alphabet")
-    if categories is not None and list(payload["categories"]) != categories:
-        raise ProjectError(f"model file {path} was trained on other languages than categories.json; re-run 'dvc repro'")
-    model = build(payload["model"], len(ALPHABET), payload["hidden_size"], len(payload["categories"]))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, TypeError) as error:
-        raise ProjectError(f"corrupt model file {path}: {str(error).splitlines()[0]}") from None
-    return model.eval(), list(payload["categories"])

@@ -1,7 +1,10 @@
 """predict: the languages a trained model gives a surname, top-K with probabilities.
 
-    python -m stages.predict [--model lstm|rnn] [--top K] [--json] NAME ...
+    python -m stages.predict [--model lstm|rnn] [--model-file PATH] [--top K] [--json] NAME ...
     echo Nguyen | python -m stages.predict        # names from stdin, one per line
+
+The model file is the one the `train_<model>` stage of dvc.yaml writes, unless
+--model-file names another.
 
 Names are folded exactly as in training. A name with no usable letters gets a one-line
 error for itself while the others are still predicted; the exit status is then 1.
@@ -13,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from stages import models
+from stages import dvc_yaml, model_file, models
 from stages.alphabet import ALPHABET, encode, fold
-from stages.io import ProjectError, cli
+from stages.errors import ProjectError, cli
 
 
 def predict(model, categories: list[str], names: list[str], top: int) -> list[dict]:
@@ -35,6 +38,12 @@ def predict(model, categories: list[str], names: list[str], top: int) -> list[di
     return results
 
 
+def trained_model_file(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
+    """The model file that dvc.yaml's train_<model> stage writes."""
+    (path,) = [out for out in dvc_yaml.outs(f"train_{model}", dvc_file) if out.endswith(".pt")]
+    return Path(path)
+
+
 def read_names(argv_names: list[str]) -> list[str]:
     if argv_names:
         return argv_names
@@ -46,13 +55,14 @@ def main(argv):
     parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
     parser.add_argument("--model", choices=sorted(models.CELLS), default="lstm")
-    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--model-file", type=Path, help="default: the train_<model> stage's model file")
     parser.add_argument("--top", type=int, default=3, help="how many languages to show (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if args.top < 1:
         raise ProjectError(f"--top must be at least 1, got {args.top}")
-    model, categories = models.load(args.models_dir / f"{args.model}.pt")
+    path = args.model_file or trained_model_file(args.model)
+    _, model, categories = model_file.load(path)
     names = read_names(args.names)
     if not names:
         raise ProjectError("no names given: pass them as arguments or one per line on stdin")

@@ -1,8 +1,11 @@
 """prepare: verified raw names -> folded, deduplicated, leak-free train/val/test split.
 
+    python -m stages.prepare MANIFEST RAW_DIR PREPARED_DIR DATA_METRICS   (paths from dvc.yaml)
+
 Raw data comes from $NAMES_DATA_DIR when set, else from the official zip (params
 prepare.url). Every raw file is checked against the committed manifest data/names.sha256.
 """
+import argparse
 import hashlib
 import io
 import json
@@ -18,11 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from stages.alphabet import ALPHABET, fold
-from stages.io import PREPARED, ProjectError, check_number, cli, load_params, staged_dir, write_csv, write_json
+from stages.atomic import staged_dir, write_csv, write_json
+from stages.errors import ProjectError, cli
+from stages.params import check_number, load_params
 
-MANIFEST = Path("data/names.sha256")
-RAW = Path("data/raw/names")
-DATA_METRICS = Path("metrics/data.json")
 SPLITS = ("train", "val", "test")
 
 
@@ -57,7 +59,7 @@ def verify_raw(directory: Path, manifest: dict[str, str]) -> None:
         raise ProjectError(f"{directory} is missing language file(s): {', '.join(missing)}")
     if extra:
         raise ProjectError(f"{directory} has unexpected file(s): {', '.join(extra)} "
-                           f"(expected exactly the {len(manifest)} files of {MANIFEST})")
+                           f"(expected exactly the {len(manifest)} files of the manifest)")
     for name, expected in sorted(manifest.items()):
         data = (directory / name).read_bytes()
         if not data.strip():
@@ -179,8 +181,7 @@ def check_params(params: dict) -> None:
         raise ProjectError("invalid param prepare.url: expected a string")
 
 
-def prepare(params: dict, manifest_path: Path = MANIFEST, raw_dir: Path = RAW, out_dir: Path = PREPARED,
-            metrics_path: Path = DATA_METRICS) -> dict:
+def prepare(params: dict, manifest_path: Path, raw_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
     check_params(params)
     manifest = read_manifest(manifest_path)
     languages = sorted(Path(name).stem for name in manifest)
@@ -227,7 +228,13 @@ def data_metrics(rows, pairs, folding, splits, frames, languages) -> dict:
 
 @cli
 def main(argv):
-    metrics = prepare(load_params("prepare"))
+    parser = argparse.ArgumentParser(prog="python -m stages.prepare", description=__doc__.splitlines()[0])
+    parser.add_argument("manifest", type=Path, help="sha256sum listing of the raw files")
+    parser.add_argument("raw", type=Path, help="where to keep the verified raw files")
+    parser.add_argument("prepared", type=Path, help="where to write the prepared splits")
+    parser.add_argument("data_metrics", type=Path, help="where to write the data counts (JSON)")
+    args = parser.parse_args(argv)
+    metrics = prepare(load_params("prepare"), args.manifest, args.raw, args.prepared, args.data_metrics)
     counts = ", ".join(f"{split} {metrics['splits'][split]['rows']}" for split in SPLITS)
     print(f"prepare: {metrics['rows_after_dedup']} (name, language) rows, "
           f"{metrics['distinct_names']} names -> {counts}")

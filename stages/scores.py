@@ -1,5 +1,6 @@
 """Classification scores from (actual, predicted) class indices, computed in torch."""
 import torch
+import torch.nn.functional as F
 
 
 def confusion_matrix(actual: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -30,3 +31,11 @@ def scores(actual: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> dic
         "balanced_accuracy": float(recall[present].mean()),
         "macro_f1": float(f1[present].mean()),
     }
+
+
+def score_log_probs(log_probs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """scores() of the most probable class, plus the mean NLL `loss`: the one scoring path
+    shared by validation during training and by evaluate."""
+    result = scores(targets, log_probs.argmax(1), log_probs.shape[1])
+    result["loss"] = float(F.nll_loss(log_probs, targets))
+    return result

@@ -6,25 +6,30 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages import models, predict
-from tests.conftest import make_project, run_stage, small_params
+from stages import model_file, predict, train
+from tests.conftest import ROOT, call_main, inside, make_project, run_stage, small_params
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, small_run):
-    """The default LSTM cell and optimizer, trained on a shorter budget (400 steps of 256)."""
-    params = small_params()
-    params["train_lstm"].update({"iterations": 400, "eval_every": 400, "batch_size": 256, "threads": 2})
-    project = make_project(tmp_path_factory.mktemp("trained"), params)
+    """A project whose LSTM is the default cell on a shorter budget (400 steps of 256), at the
+    path dvc.yaml gives, and a small-budget RNN."""
+    params = small_params()["train_lstm"]
+    params.update({"iterations": 400, "eval_every": 400, "batch_size": 256, "threads": 2})
+    project = make_project(tmp_path_factory.mktemp("trained"), small_params())
     shutil.copytree(small_run / "data/prepared", project / "data/prepared")
-    result = run_stage("train", "lstm", cwd=project)
-    assert result.returncode == 0, result.stderr
+    shutil.copytree(small_run / "models", project / "models")
+    out = tmp_path_factory.mktemp("trained_out")
+    model_path = project / predict.trained_model_file("lstm", project / "dvc.yaml")
+    train.run("lstm", params, project / "data/prepared", model_path,
+              out / "curves.csv", out / "summary.json")
     return project
 
 
 @pytest.fixture(scope="module")
 def lstm(trained):
-    return models.load(trained / "models/lstm.pt")
+    _, model, categories = model_file.load(trained / "models/lstm.pt")
+    return model, categories
 
 
 @pytest.mark.parametrize("name, language", [
@@ -56,17 +61,20 @@ def test_any_unicode_gets_a_prediction_or_a_clean_error(lstm, names, top):
             assert "has no usable letters" in r["error"] and "predictions" not in r
 
 
-def test_cli_predicts_the_others_and_exits_1_for_an_unusable_name(trained):
-    result = run_stage("predict", "--top", "2", "Kobayashi", "ßß-", "Stavropoulos", cwd=trained)
-    assert result.returncode == 1
-    assert result.stderr == "error: 'ßß-' has no usable letters (the model reads only " \
+def test_cli_predicts_the_others_and_exits_1_for_an_unusable_name(trained, capsys):
+    with inside(trained):
+        status = call_main("predict", "--top", "2", "Kobayashi", "ßß-", "Stavropoulos")
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert err == "error: 'ßß-' has no usable letters (the model reads only " \
         "\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,;'\")\n"
-    lines = result.stdout.splitlines()
+    lines = out.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["Kobayashi", "Stavropoulos"]
     assert lines[0].split("\t")[1].startswith("Japanese ")
 
 
 def test_cli_reads_stdin_and_writes_json(trained):
+    """A real process, so that stdin's bytes are decoded as a user's shell would give them."""
     stdin = "Matsumoto\n\n🙂\x00\nNguyễn\n" + "a" * 5000 + "\n"
     result = run_stage("predict", "--json", "--model", "lstm", cwd=trained, stdin=stdin)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -79,10 +87,22 @@ def test_cli_reads_stdin_and_writes_json(trained):
     (None, "model file models/rnn.pt not found"),
     (b"\x00garbage", "corrupt model file models/rnn.pt"),
 ])
-def test_cli_missing_or_corrupt_model(tmp_path, content, message):
+def test_cli_missing_or_corrupt_model(tmp_path, capsys, content, message):
+    """The default model file is the one dvc.yaml's train_rnn stage writes."""
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)
     (tmp_path / "models").mkdir()
     if content is not None:
         (tmp_path / "models/rnn.pt").write_bytes(content)
-    result = run_stage("predict", "--model", "rnn", "Smith", cwd=tmp_path)
-    assert result.returncode == 1 and result.stderr.startswith(f"error: {message}")
-    assert result.stderr.count("\n") == 1
+    with inside(tmp_path):
+        status = call_main("predict", "--model", "rnn", "Smith")
+    err = capsys.readouterr().err
+    assert status == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1
+
+
+def test_cli_model_file_option_and_no_dvc_yaml(trained, tmp_path, capsys):
+    with inside(tmp_path):
+        assert call_main("predict", "--model-file", str(trained / "models/lstm.pt"), "Kobayashi") == 0
+        assert capsys.readouterr().out.startswith("Kobayashi\tJapanese ")
+        assert call_main("predict", "Kobayashi") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read the stages of dvc.yaml") and err.count("\n") == 1

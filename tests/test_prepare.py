@@ -9,9 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from stages import dvc_yaml
 from stages import prepare as prep
-from stages.io import ProjectError
-from tests.conftest import ROOT, run_stage
+from stages.errors import ProjectError
+from tests.conftest import ROOT, call_main, inside
+
+PREPARE_ARGS = dvc_yaml.module_args("prepare", ROOT / "dvc.yaml")
 
 PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}
 
@@ -151,35 +154,50 @@ def test_download_of_something_that_is_not_a_zip(tmp_path, monkeypatch, zip_serv
 
 
 @pytest.mark.parametrize("val, test", [(-0.1, 0.1), (0.5, 0.5), (0.9, 0.3), ("a", 0.1)])
-def test_invalid_split_fractions_are_refused_by_the_cli(tmp_path, names_dir, val, test):
+def run_cli(project: Path, names_dir: Path, capsys, *extra: str) -> tuple[int, str]:
+    """prepare's main() with dvc.yaml's arguments, from `project`: (exit status, stderr)."""
+    with inside(project, NAMES_DATA_DIR=str(names_dir)):
+        status = call_main("prepare", *PREPARE_ARGS, *extra)
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("val, test", [(-0.1, 0.1), (0.5, 0.5), (0.9, 0.3), ("a", 0.1)])
+def test_invalid_split_fractions_are_refused_by_the_cli(tmp_path, names_dir, capsys, val, test):
     (tmp_path / "data").mkdir()
     shutil.copy(ROOT / "data/names.sha256", tmp_path / "data")
     (tmp_path / "params.yaml").write_text(
         f"prepare: {{url: x, timeout_s: 5, val_fraction: {val}, test_fraction: {test}, seed: 0}}\n")
-    result = run_stage("prepare", cwd=tmp_path, env={"NAMES_DATA_DIR": str(names_dir)})
-    assert result.returncode != 0
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: invalid param")
+    status, err = run_cli(tmp_path, names_dir, capsys)
+    assert status != 0
+    assert err.count("\n") == 1 and err.startswith("error: invalid param")
     assert not (tmp_path / "data/prepared").exists()
 
 
-def test_cli_checksum_error_is_one_line(tmp_path, data_copy):
+def test_cli_checksum_error_is_one_line(tmp_path, data_copy, capsys):
     (data_copy / "Czech.txt").write_text("Novak\n")
     (tmp_path / "work/data").mkdir(parents=True)
     shutil.copy(ROOT / "data/names.sha256", tmp_path / "work/data")
     shutil.copy(ROOT / "params.yaml", tmp_path / "work")
-    result = run_stage("prepare", cwd=tmp_path / "work", env={"NAMES_DATA_DIR": str(data_copy)})
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: checksum mismatch for Czech.txt") and result.stderr.count("\n") == 1
+    status, err = run_cli(tmp_path / "work", data_copy, capsys)
+    assert status == 1
+    assert err.startswith("error: checksum mismatch for Czech.txt") and err.count("\n") == 1
     assert not (tmp_path / "work/data/prepared").exists() and not (tmp_path / "work/data/raw/names").exists()
+
+
+def test_cli_refuses_unknown_arguments(tmp_path, names_dir, capsys):
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    status, err = run_cli(tmp_path, names_dir, capsys, "--seed=3")
+    assert status == 2 and "unrecognized arguments: --seed=3" in err
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize("manifest, message", [
     ("", "lists no files"),
     ("not-a-hash  Arabic.txt\n", "data/names.sha256:1 is not a 'sha256  <Language>.txt' line"),
 ])
-def test_a_broken_manifest_is_a_one_line_error(tmp_path, names_dir, manifest, message):
+def test_a_broken_manifest_is_a_one_line_error(tmp_path, names_dir, capsys, manifest, message):
     (tmp_path / "data").mkdir()
     (tmp_path / "data/names.sha256").write_text(manifest)
     shutil.copy(ROOT / "params.yaml", tmp_path)
-    result = run_stage("prepare", cwd=tmp_path, env={"NAMES_DATA_DIR": str(names_dir)})
-    assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1
+    status, err = run_cli(tmp_path, names_dir, capsys)
+    assert status == 1 and message in err and err.count("\n") == 1

@@ -5,6 +5,7 @@ import re
 import pandas as pd
 
 from stages import report
+from tests.conftest import call_main, inside
 
 
 def test_report_links_only_figures_that_exist(small_run):
@@ -50,3 +51,33 @@ def test_findings_follow_the_numbers_either_way():
     assert "(40.0 %) is lower than the RNN's (80.0 %)" in text
     assert "behind on A" in text
     assert "does **not** fall off faster" in text
+
+
+def test_summary_reads_its_paths_from_dvc_yaml(small_run, capsys):
+    with inside(small_run):
+        assert call_main("report", "--summary") == 0
+    out = capsys.readouterr().out
+    lstm = json.loads((small_run / "metrics/lstm.json").read_text())
+    assert "LSTM  test" in out and report.pct(lstm["test"]["balanced_accuracy"]) in out
+    assert "report: report/report.md" in out
+
+
+def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, tmp_path, capsys):
+    before = (small_run / "report/report.md").stat().st_mtime_ns
+    with inside(small_run):
+        assert call_main("report", "--sumary") == 2
+    assert "unrecognized arguments: --sumary" in capsys.readouterr().err
+    assert (small_run / "report/report.md").stat().st_mtime_ns == before
+
+
+def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path, capsys):
+    plots = [arg for kind in report.PLOT_KINDS for arg in (f"--{kind}", str(small_run / "plots" / kind))]
+    with inside(small_run):
+        assert call_main("report", "--data-metrics", "metrics/data.json", "--metrics", "metrics/rnn.json",
+                         "metrics/lstm.json", *plots, "--out", str(tmp_path / "r")) == 0
+        assert (tmp_path / "r/report.md").read_bytes() == (small_run / "report/report.md").read_bytes()
+        assert not list((tmp_path / "r").glob(".*"))  # no temporary file left beside the outputs
+        assert call_main("report", "--data-metrics", "metrics/data.json", "--metrics", "metrics/rnn.json",
+                         *plots, "--out", str(tmp_path / "s")) == 1
+    assert capsys.readouterr().err.startswith("error: the report compares rnn with lstm: no --metrics file lstm.json")
+    assert not (tmp_path / "s").exists()

@@ -1,0 +1,92 @@
+"""The prepared data: reading a split, encoding it, drawing training batches, predicting.
+
+Words: a **split** is a set of names with their languages (`train.csv`, `val.csv`,
+`test.csv` in the prepared folder, read as a DataFrame); **encoded** is a split turned into
+tensors once (padded letters, lengths, targets) so that batches are index lookups.
+"""
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from stages.alphabet import encode
+from stages.errors import ProjectError
+
+
+def read_categories(prepared: Path) -> list[str]:
+    """The sorted languages of the prepared data (`categories.json`)."""
+    path = Path(prepared) / "categories.json"
+    try:
+        categories = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ProjectError(f"cannot read {path}: {error}; run the prepare stage first") from None
+    if not isinstance(categories, list) or not categories or categories != sorted(set(categories)):
+        raise ProjectError(f"{path} must be a sorted list of distinct languages")
+    return categories
+
+
+def read_split(prepared: Path, split: str, categories: list[str]) -> pd.DataFrame:
+    """One prepared split, checked to hold exactly the languages in `categories`."""
+    path = Path(prepared) / f"{split}.csv"
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise ProjectError(f"cannot read {path}: {error}; run the prepare stage first") from None
+    if list(frame.columns) != ["name", "language"] or frame.empty:
+        raise ProjectError(f"{path} must have columns name,language and at least one row")
+    found = sorted(set(frame["language"]))
+    if found != categories:
+        extra = sorted(set(found) - set(categories))
+        missing = sorted(set(categories) - set(found))
+        raise ProjectError(f"{path} languages differ from categories.json (extra: {extra}, missing: {missing})")
+    return frame
+
+
+class Encoded:
+    """A split encoded once: padded letters [T, N], lengths [N], targets [N]."""
+
+    def __init__(self, split: pd.DataFrame, categories: list[str]):
+        self.letters, self.lengths = encode(list(split["name"]))
+        index = {language: i for i, language in enumerate(categories)}
+        self.targets = torch.tensor([index[language] for language in split["language"]])
+        self.n_classes = len(categories)
+
+    def __len__(self):
+        return len(self.targets)
+
+    def batch(self, rows: torch.Tensor):
+        lengths = self.lengths[rows]
+        return self.letters[: int(lengths.max()), rows], lengths, self.targets[rows]
+
+
+def read_encoded(prepared: Path, splits, categories: list[str]) -> dict[str, Encoded]:
+    return {split: Encoded(read_split(prepared, split, categories), categories) for split in splits}
+
+
+class Sampler:
+    """Draws rows of an encoded split: `balanced` = a random language, then a random name of
+    it (the seed's draw); `natural` = a random row, so languages come as often as they occur."""
+
+    KINDS = ("balanced", "natural")
+
+    def __init__(self, encoded: Encoded, kind: str, generator: torch.Generator):
+        self.encoded, self.kind, self.generator = encoded, kind, generator
+        order = torch.argsort(encoded.targets, stable=True)
+        counts = torch.bincount(encoded.targets, minlength=encoded.n_classes)
+        self.order, self.counts, self.starts = order, counts, torch.cumsum(counts, 0) - counts
+
+    def draw(self, size: int) -> torch.Tensor:
+        if self.kind == "natural":
+            return torch.randint(len(self.encoded), (size,), generator=self.generator)
+        languages = torch.randint(self.encoded.n_classes, (size,), generator=self.generator)
+        offsets = (torch.rand(size, generator=self.generator) * self.counts[languages]).long()
+        return self.order[self.starts[languages] + offsets]
+
+
+@torch.no_grad()
+def predict_log_probs(model, encoded: Encoded, chunk: int = 4096) -> torch.Tensor:
+    """Log-probabilities [N, classes] for every row of an encoded split, in chunks."""
+    outputs = [model(*encoded.batch(torch.arange(start, min(start + chunk, len(encoded))))[:2])
+               for start in range(0, len(encoded), chunk)]
+    return torch.cat(outputs)

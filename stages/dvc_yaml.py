@@ -1,0 +1,60 @@
+"""dvc.yaml as the one place where paths are written: tools outside the pipeline (predict,
+the benchmark, the report's terminal summary) look their paths up here."""
+import shlex
+from pathlib import Path
+
+import yaml
+
+from stages.errors import ProjectError
+
+DVC_YAML = Path("dvc.yaml")
+
+
+def _stages(path: Path) -> dict:
+    try:
+        return yaml.safe_load(Path(path).read_text())["stages"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise ProjectError(f"cannot read the stages of {path} ({error}); run from the project's root") from None
+
+
+def stage(name: str, path: Path = DVC_YAML) -> dict:
+    stages = _stages(path)
+    if name not in stages:
+        raise ProjectError(f"{path} has no stage '{name}'")
+    return stages[name]
+
+
+def _paths(entries) -> list[str]:
+    """Paths of a deps/outs/metrics list, whose entries are a path or {path: options}."""
+    return [entry if isinstance(entry, str) else next(iter(entry)) for entry in entries or []]
+
+
+def outs(name: str, path: Path = DVC_YAML) -> list[str]:
+    entry = stage(name, path)
+    return _paths(entry.get("outs")) + _paths(entry.get("metrics")) + _paths(entry.get("plots"))
+
+
+def deps(name: str, path: Path = DVC_YAML) -> list[str]:
+    return _paths(stage(name, path).get("deps"))
+
+
+def _command(name: str, path: Path) -> list[str]:
+    words = shlex.split(stage(name, path)["cmd"])
+    if words[:2] != ["python", "-m"] or len(words) < 3 or not words[2].startswith("stages."):
+        raise ProjectError(f"{path}: stage '{name}' does not run 'python -m stages.<module>'")
+    return words
+
+
+def entry_module(name: str, path: Path = DVC_YAML) -> str:
+    """The module a stage runs, e.g. 'stages.train'."""
+    return _command(name, path)[2]
+
+
+def module_args(name: str, path: Path = DVC_YAML) -> list[str]:
+    """The arguments a stage's cmd gives its module: what follows `python -m stages.<module>`."""
+    return _command(name, path)[3:]
+
+
+def stage_names(path: Path = DVC_YAML) -> list[str]:
+    """The stages in the order dvc.yaml lists them (an order DVC's graph allows)."""
+    return list(_stages(path))

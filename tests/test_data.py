@@ -1,0 +1,57 @@
+import pandas as pd
+import pytest
+import torch
+
+from stages import data, models
+from stages.errors import ProjectError
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["name", "language"])
+
+
+def test_balanced_sampler_draws_languages_uniformly_and_natural_as_they_occur():
+    rows = [(f"Aa{i}", "A") for i in range(90)] + [(f"Bb{i}", "B") for i in range(10)]
+    rows = [(name.rstrip("0123456789") + "x" * (i % 5), lang) for i, (name, lang) in enumerate(rows)]
+    encoded = data.Encoded(frame(rows), ["A", "B"])
+    for kind, expected_b in (("balanced", 0.5), ("natural", 0.1)):
+        sampler = data.Sampler(encoded, kind, torch.Generator().manual_seed(0))
+        drawn = encoded.targets[sampler.draw(20000)].double().mean().item()
+        assert drawn == pytest.approx(expected_b, abs=0.02), kind
+
+
+def test_a_batch_is_cut_to_its_longest_name():
+    encoded = data.Encoded(frame([("Ab", "A"), ("Abcdef", "B"), ("Abc", "A")]), ["A", "B"])
+    letters, lengths, targets = encoded.batch(torch.tensor([0, 2]))
+    assert letters.shape == (3, 2) and lengths.tolist() == [2, 3] and targets.tolist() == [0, 0]
+
+
+def test_predictions_in_chunks_equal_one_pass():
+    torch.manual_seed(0)
+    model = models.build("lstm", 57, 8, 2).eval()
+    encoded = data.Encoded(frame([("Abc" * (i % 4 + 1), "AB"[i % 2]) for i in range(10)]), ["A", "B"])
+    whole = data.predict_log_probs(model, encoded)
+    torch.testing.assert_close(data.predict_log_probs(model, encoded, chunk=3), whole)
+    assert whole.shape == (10, 2)
+
+
+def write_split(folder, text):
+    folder.mkdir(exist_ok=True)
+    (folder / "train.csv").write_text(text)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name,language\nAb,A\n", r"languages differ from categories.json \(extra: \[\], missing: \['B'\]\)"),
+    ("name\nAb\n", "must have columns name,language"),
+])
+def test_read_split_checks_columns_and_languages(tmp_path, text, message):
+    write_split(tmp_path, text)
+    with pytest.raises(ProjectError, match=message):
+        data.read_split(tmp_path, "train", ["A", "B"])
+
+
+@pytest.mark.parametrize("content", ["not json", '["B", "A"]', "[]"])
+def test_categories_must_be_a_sorted_list(tmp_path, content):
+    (tmp_path / "categories.json").write_text(content)
+    with pytest.raises(ProjectError, match="categories.json"):
+        data.read_categories(tmp_path)

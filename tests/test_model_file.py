@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from stages import model_file, models
+from stages.alphabet import ALPHABET
+from stages.errors import ProjectError
+
+CATEGORIES = ["A", "B", "C"]
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = models.build("lstm", len(ALPHABET), 6, len(CATEGORIES))
+    path = tmp_path / "sub/lstm.pt"
+    model_file.save(path, "lstm", model, CATEGORIES)
+    return path, model
+
+
+def test_round_trip_gives_the_same_cell(saved):
+    path, model = saved
+    name, loaded, categories = model_file.load(path, CATEGORIES)
+    assert name == "lstm" and categories == CATEGORIES and not loaded.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    assert set(torch.load(path, weights_only=True)) == model_file.KEYS
+
+
+def test_saving_twice_gives_identical_bytes(saved, tmp_path):
+    path, model = saved
+    model_file.save(tmp_path / "again.pt", "lstm", model, CATEGORIES)
+    assert (tmp_path / "again.pt").read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.pop("alphabet"), "expected keys"),
+    (lambda p: p.update(model="gru"), "unknown model 'gru'"),
+    (lambda p: p.update(hidden_size=7), "size mismatch"),
+])
+def test_a_tampered_payload_is_refused(saved, change, message):
+    path, _ = saved
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+    with pytest.raises(ProjectError, match=f"corrupt model file .*{message}"):
+        model_file.load(path)
+
+
+def test_other_languages_are_refused(saved):
+    with pytest.raises(ProjectError, match="trained on other languages"):
+        model_file.load(saved[0], ["A", "B", "D"])
+
+
+def test_a_pickle_with_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": "lstm", "hook": print}, path)
+    with pytest.raises(ProjectError, match="corrupt model file"):
+        model_file.load(path)
