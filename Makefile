@@ -19,7 +19,7 @@ repro: $(STAMP)
 test: $(STAMP)
 	python -m pytest
 
-# Training throughput vs the seed-style loop; run on a quiet machine.
+# Training throughput vs the seed-style loop and an nn.LSTM peer; run on a quiet machine.
 bench: $(STAMP)
 	python -m benchmarks.train_speed --batch-sizes 64 256
 

@@ -5,20 +5,26 @@ step() with a fresh one-hot tensor per letter (the course report's train()).
 project: the training loop's own step (stages.step.optimizer_step) at the given batch sizes (one-hot lookups,
 hand-written BPTT, the params' gradient clipping).
 
-Reports the median samples/s over --repeats timed windows of --seconds each, and the ratio
-project / seed-style. Run it on a quiet machine: `make bench` or
+nn.LSTM peer (LSTM only): what a PyTorch user would write instead: nn.Embedding + nn.LSTM
+over a packed batch + a Linear read-out, same hidden size, batch, Adam and clipping.
+
+Reports the median samples/s over --repeats timed windows of --seconds each, the ratio
+to the seed-style loop, and for the LSTM the project's ratio to the peer at the same batch.
+Run it on a quiet machine: `make bench` or
 `python -m benchmarks.train_speed --threads 2 --batch-sizes 64 256`.
 """
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from stages import dvc_yaml, models
 from stages.alphabet import N_LETTERS
-from stages.data import Encoded, Sampler, read_categories, read_split
+from stages.data import Encoded, Sampler, fold_name, read_categories, read_split
 from stages.params import load_params
 from stages.step import OPTIMIZERS, optimizer_step
 
@@ -32,6 +38,31 @@ def seed_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
     for t in range(length):
         output, *state = model.step(letters[t], *state)
     F.nll_loss(output, encoded.targets[row : row + 1]).backward()
+    optimizer.step()
+
+
+class PeerLSTM(torch.nn.Module):
+    """The usual PyTorch way: embedding (as wide as the one-hot input), cuDNN-style nn.LSTM over
+    a packed batch, a Linear read-out of the last hidden state."""
+
+    def __init__(self, letters: int, hidden_size: int, classes: int):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(letters, letters)
+        self.lstm = torch.nn.LSTM(letters, hidden_size)
+        self.readout = torch.nn.Linear(hidden_size, classes)
+
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(self.embedding(letters), lengths, enforce_sorted=False)
+        _, (hidden, _) = self.lstm(packed)
+        return F.log_softmax(self.readout(hidden[-1]), dim=1)
+
+
+def peer_step(model, optimizer, batch, grad_clip: float) -> None:
+    letters, lengths, targets = batch
+    loss = F.nll_loss(model(letters, lengths), targets)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
 
 
@@ -61,7 +92,7 @@ def main():
     # the prepared folder is the train stages' input from prepare, as dvc.yaml says
     (prepared,) = set(dvc_yaml.outs("prepare")) & set(dvc_yaml.deps("train_rnn"))
     categories = read_categories(prepared)
-    encoded = Encoded(read_split(prepared, "train", categories), categories)
+    encoded = Encoded(read_split(Path(prepared) / fold_name(0), "train", categories), categories)  # fold 0's
     print(f"{'model':5} {'path':14} {'threads':>7} {'samples/s (median)':>19} {'ratio':>7}   all windows")
     for name in args.models:
         params = load_params(f"train_{name}")
@@ -85,6 +116,16 @@ def main():
                                        f"train_{name}"), batch, args.seconds, args.repeats)
             print(f"{name:5} {f'batch {batch}':14} {threads:7} {rate:19,.0f} {rate / seed_rate:7.1f}x   "
                   f"{[round(w) for w in windows]}", flush=True)
+            if name == "lstm":
+                torch.manual_seed(0)
+                peer = PeerLSTM(N_LETTERS, params["hidden_size"], len(categories))
+                peer_optimizer = OPTIMIZERS[params["optimizer"]](peer.parameters(), lr=params["lr"])
+                peer_rate, windows = samples_per_second(
+                    lambda: peer_step(peer, peer_optimizer, encoded.batch(sampler.draw(batch)), params["grad_clip"]),
+                    batch, args.seconds, args.repeats)
+                print(f"{name:5} {f'nn.LSTM {batch}':14} {threads:7} {peer_rate:19,.0f} {peer_rate / seed_rate:7.1f}x"
+                      f"   {[round(w) for w in windows]}   project / nn.LSTM peer: {rate / peer_rate:.2f}x",
+                      flush=True)
 
 
 if __name__ == "__main__":

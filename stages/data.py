@@ -1,10 +1,13 @@
-"""The prepared data: reading a split, encoding it, drawing training batches, predicting.
+"""The prepared data: folds, reading a split, encoding it, drawing training batches, predicting.
 
-Words: a **split** is a set of names with their languages (`train.csv`, `val.csv`,
-`test.csv` in the prepared folder, read as a DataFrame); **encoded** is a split turned into
-tensors once (padded letters, lengths, targets) so that batches are index lookups.
+Words: a **fold** `i` is one of k disjoint sets of distinct names, tested by the models
+of fold i and trained on by the others; its folder `fold-<i>/` holds three **splits**, sets
+of names with their languages (`train.csv`, `val.csv`, `test.csv`, read as DataFrames);
+**encoded** is a split turned into tensors once (padded letters, lengths, targets) so that
+batches are index lookups.
 """
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +15,18 @@ import torch
 
 from stages.alphabet import encode
 from stages.errors import ProjectError
+
+
+def fold_name(fold: int) -> str:
+    """The name of fold i's folder (prepared data) and file stem (models, curves)."""
+    return f"fold-{fold}"
+
+
+def folds_in(directory: Path, suffix: str = "") -> list[int]:
+    """The folds present in `directory` as `fold-<i><suffix>` entries, sorted."""
+    pattern = re.compile(rf"fold-(\d+){re.escape(suffix)}")
+    found = [pattern.fullmatch(path.name) for path in Path(directory).iterdir()] if Path(directory).is_dir() else []
+    return sorted(int(match.group(1)) for match in found if match)
 
 
 def read_categories(prepared: Path) -> list[str]:
@@ -26,9 +41,9 @@ def read_categories(prepared: Path) -> list[str]:
     return categories
 
 
-def read_split(prepared: Path, split: str, categories: list[str]) -> pd.DataFrame:
-    """One prepared split, checked to hold exactly the languages in `categories`."""
-    path = Path(prepared) / f"{split}.csv"
+def read_split(fold_dir: Path, split: str, categories: list[str]) -> pd.DataFrame:
+    """One split of a fold, checked to hold exactly the languages in `categories`."""
+    path = Path(fold_dir) / f"{split}.csv"
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as error:
@@ -60,8 +75,8 @@ class Encoded:
         return self.letters[: int(lengths.max()), rows], lengths, self.targets[rows]
 
 
-def read_encoded(prepared: Path, splits, categories: list[str]) -> dict[str, Encoded]:
-    return {split: Encoded(read_split(prepared, split, categories), categories) for split in splits}
+def read_encoded(fold_dir: Path, splits, categories: list[str]) -> dict[str, Encoded]:
+    return {split: Encoded(read_split(fold_dir, split, categories), categories) for split in splits}
 
 
 class Sampler:

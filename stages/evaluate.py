@@ -1,15 +1,19 @@
-"""evaluate: each model on both protocols, confusion data, and two measurements that test
-the seed's explanation (accuracy by name length; gradient flow back through time).
+"""evaluate: every fold's model on both protocols, pooled, per fold and with 95 % intervals,
+the paired LSTM − RNN comparison, confusion data, and two measurements that test the seed's
+explanation (accuracy by name length; gradient flow back through time).
 
-    python -m stages.evaluate PREPARED --models MODEL_FILE... --metrics METRICS_FILE...
+    python -m stages.evaluate PREPARED --models DIR... --metrics FILE... --compare FILE
         --confusion DIR --length DIR --gradients DIR
 
-`--metrics` pairs with `--models` in order; each plot folder gets one `<model>.csv` per model.
-
-Protocols: `train` = the seed's (in-sample: the training split), `test` = held out
-(distinct names never seen in training). Params: the `evaluate` section of params.yaml.
+Protocols: `train` = the seed's (in-sample: each fold's model on its own training names),
+`test` = held out (each fold's model on its fold's names, which it never saw). Scores are
+pooled over the folds' predictions. Intervals: a percentile bootstrap over names
+(stages/bootstrap.py). `--metrics` pairs with `--models` (folders of fold-<i>.pt) in order;
+the first model is the baseline of the comparison, the second the challenger. Params: the
+`evaluate` section of params.yaml.
 """
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,12 +22,56 @@ import torch.nn.functional as F
 
 from stages import model_file, models
 from stages.atomic import write_csv, write_json
-from stages.data import Encoded, predict_log_probs, read_categories, read_encoded
+from stages.bootstrap import NameResampler, describe, difference
+from stages.data import Encoded, fold_name, folds_in, predict_log_probs, read_categories, read_split
 from stages.errors import ProjectError, cli
 from stages.params import check_number, load_params
-from stages.scores import confusion_matrix, recall_per_class, score_log_probs
+from stages.scores import SCORES, confusion_matrix, recall_per_class, scores_from_confusion
 
 PROTOCOLS = ("train", "test")
+
+
+@dataclass
+class Rows:
+    """One protocol's rows, pooled over folds: who they are and what the models said."""
+    names: list[str]
+    targets: torch.Tensor
+    lengths: torch.Tensor
+    fold: torch.Tensor
+
+
+@dataclass
+class Predictions:
+    rows: Rows
+    predicted: torch.Tensor
+    nll: torch.Tensor
+
+
+def pooled_rows(splits: dict[int, pd.DataFrame], encoded: dict[int, Encoded]) -> Rows:
+    folds = sorted(splits)
+    return Rows(names=[name for fold in folds for name in splits[fold]["name"]],
+                targets=torch.cat([encoded[fold].targets for fold in folds]),
+                lengths=torch.cat([encoded[fold].lengths for fold in folds]),
+                fold=torch.cat([torch.full((len(encoded[fold]),), fold) for fold in folds]))
+
+
+def predict_rows(fold_models: dict, encoded: dict[int, Encoded], rows: Rows) -> Predictions:
+    log_probs = torch.cat([predict_log_probs(fold_models[fold], encoded[fold]) for fold in sorted(encoded)])
+    return Predictions(rows, log_probs.argmax(1), F.nll_loss(log_probs, rows.targets, reduction="none").double())
+
+
+def score_statistic(p: Predictions, n_classes: int):
+    """[D, 4]: accuracy, balanced accuracy, macro F1 and mean NLL under row weights [D, rows]."""
+    def statistic(weights):
+        confusion = confusion_matrix(p.rows.targets, p.predicted, n_classes, weights)
+        result = scores_from_confusion(confusion)
+        result["loss"] = (weights @ p.nll) / weights.sum(1)
+        return torch.stack([result[key] for key in SCORES], 1)
+    return statistic
+
+
+def recall_statistic(p: Predictions, n_classes: int):
+    return lambda weights: recall_per_class(confusion_matrix(p.rows.targets, p.predicted, n_classes, weights))
 
 
 def length_buckets(uppers: list[int]) -> list[tuple[int, int, str]]:
@@ -33,104 +81,246 @@ def length_buckets(uppers: list[int]) -> list[tuple[int, int, str]]:
     return [(lo, hi, f"{lo}-{hi}" if hi < 10**9 else f"{lo}+") for lo, hi in zip(lows, highs)]
 
 
-def accuracy_by_length(log_probs: torch.Tensor, encoded: Encoded, uppers: list[int]) -> pd.DataFrame:
-    correct = log_probs.argmax(1) == encoded.targets
-    rows = []
-    for low, high, label in length_buckets(uppers):
-        inside = (encoded.lengths >= low) & (encoded.lengths <= high)
-        count = int(inside.sum())
-        accuracy = float(correct[inside].double().mean()) if count else float("nan")
-        rows.append({"min_length": low, "length": label, "names": count, "accuracy": round(accuracy, 6)})
-    return pd.DataFrame(rows)
+def length_statistic(p: Predictions, uppers: list[int]):
+    """[D, buckets]: accuracy within each length bucket."""
+    inside = torch.stack([(p.rows.lengths >= low) & (p.rows.lengths <= high)
+                          for low, high, _ in length_buckets(uppers)], 1).double()
+    correct = (p.predicted == p.rows.targets).double().unsqueeze(1) * inside
+    return lambda weights: (weights @ correct) / (weights @ inside)
 
 
-def gradient_flow(model, encoded: Encoded, min_letters: int) -> pd.DataFrame:
-    """Mean ||d loss / d hidden state|| by distance from the last letter.
+def gradient_norms(model, letters: torch.Tensor, targets: torch.Tensor, distances: int) -> torch.Tensor:
+    """||d loss / d hidden state|| [names, distances] for names of one length, letters [T, B],
+    computed the seed's way (step() letter by letter); distance 0 is the state read at the
+    last letter."""
+    output, hiddens = models.step_through(model, letters, track_hidden=True)
+    grads = torch.autograd.grad(F.nll_loss(output, targets, reduction="sum"), hiddens[-distances:])
+    return torch.stack([grad.norm(dim=1) for grad in reversed(grads)], 1).double()
 
-    Computed the seed's way, letter by letter, on test names with at least `min_letters`
-    letters. Distance 0 is the state read at the last letter; only distances every such
-    name has (0 .. min_letters - 2) are kept, so each point averages the same names.
-    """
-    rows = torch.nonzero(encoded.lengths >= min_letters).flatten()
-    if len(rows) == 0:
+
+def gradient_flow(fold_models: dict, encoded: dict[int, Encoded], rows: Rows, min_letters: int):
+    """(row indices of the names with at least `min_letters` letters, their gradient norms
+    [names, min_letters - 1]), each name through its own fold's model. Only distances every
+    such name has (0 .. min_letters - 2) are kept, so each point averages the same names."""
+    distances, picked, norms, offset = min_letters - 1, [], [], 0
+    for fold in sorted(encoded):
+        data = encoded[fold]
+        for length in sorted(set(data.lengths[data.lengths >= min_letters].tolist())):
+            columns = torch.nonzero(data.lengths == length).flatten()
+            norms.append(gradient_norms(fold_models[fold], data.letters[:length, columns], data.targets[columns],
+                                        distances))
+            picked.append(columns + offset)
+        offset += len(data)
+    if not picked:
         raise ProjectError(f"no test name has {min_letters} letters; lower evaluate.gradient_min_letters")
-    distances = min_letters - 1
-    norms = torch.zeros(distances, dtype=torch.double)
-    for row in rows.tolist():
-        letters = encoded.letters[: int(encoded.lengths[row]), row].tolist()
-        output, hiddens = models.step_through(model, letters, track_hidden=True)
-        grads = torch.autograd.grad(F.nll_loss(output, encoded.targets[row : row + 1]), hiddens[1:])
-        for distance in range(distances):
-            norms[distance] += grads[-1 - distance].norm().double()
-    return pd.DataFrame({"distance": range(distances), "grad_norm": (norms / len(rows)).tolist(),
-                         "names": len(rows)})
+    return torch.cat(picked), torch.cat(norms)
 
 
-def evaluate_model(model: models.SeedCell, categories: list[str], encoded: dict[str, Encoded], params: dict):
-    """(metrics, confusion rows, accuracy by length, gradient flow) of one trained cell."""
-    log_probs = {protocol: predict_log_probs(model, encoded[protocol]) for protocol in PROTOCOLS}
-    test = encoded["test"]
-    recall = recall_per_class(confusion_matrix(test.targets, log_probs["test"].argmax(1), len(categories)))
-    gradients = gradient_flow(model, test, params["gradient_min_letters"])
-    metrics = {protocol: {key: round(value, 6) for key, value in
-                          score_log_probs(log_probs[protocol], encoded[protocol].targets).items()}
-               for protocol in PROTOCOLS}
-    metrics["test_recall"] = {language: round(float(r), 6) for language, r in zip(categories, recall)}
-    near, far = gradients["grad_norm"].iloc[0], gradients["grad_norm"].iloc[-1]
-    metrics["gradient_flow"] = {"names": int(gradients["names"].iloc[0]), "max_distance": len(gradients) - 1,
-                                "norm_at_last_letter": round(near, 8), "norm_at_max_distance": round(far, 8),
-                                "ratio_far_to_near": round(far / near, 8) if near > 0 else None}
-    confusion = pd.DataFrame({"actual": [categories[i] for i in test.targets.tolist()],
-                              "predicted": [categories[i] for i in log_probs["test"].argmax(1).tolist()]})
-    return metrics, confusion, accuracy_by_length(log_probs["test"], test, params["length_buckets"]), gradients
+def gradient_statistic(picked: torch.Tensor, norms: torch.Tensor):
+    """[D, distances]: mean gradient norm at each distance over the picked names."""
+    return lambda weights: (weights[:, picked] @ norms) / weights[:, picked].sum(1, keepdim=True)
+
+
+def far_to_near(statistic):
+    return lambda weights: (lambda means: means[:, -1] / means[:, 0])(statistic(weights))
+
+
+def rounded(values: torch.Tensor, digits: int = 6):
+    return [round(float(v), digits) for v in values] if values.dim() else round(float(values), digits)
+
+
+def summary_of(described: dict, column: int | None = None) -> dict:
+    """A described statistic (or one column of it) as JSON: value, low, high, per_fold (a list)."""
+    pick = (lambda t: t) if column is None else (lambda t: t[..., column])
+    return {"value": rounded(pick(described["value"])), "low": rounded(pick(described["low"])),
+            "high": rounded(pick(described["high"])), "per_fold": rounded(pick(described["per_fold"]))}
+
+
+class Evaluation:
+    """Everything shared by the models: the folds' rows, encoded once, and the resamplers."""
+
+    def __init__(self, prepared: Path, folds: list[int], params: dict):
+        self.categories = read_categories(prepared)
+        self.folds, self.params = folds, params
+        self.splits = {protocol: {fold: read_split(Path(prepared) / fold_name(fold), protocol, self.categories)
+                                  for fold in folds} for protocol in PROTOCOLS}
+        self.encoded = {protocol: {fold: Encoded(frame, self.categories) for fold, frame in splits.items()}
+                        for protocol, splits in self.splits.items()}
+        self.rows = {protocol: pooled_rows(self.splits[protocol], self.encoded[protocol]) for protocol in PROTOCOLS}
+        self.resampler = {protocol: NameResampler(self.rows[protocol].names, params["bootstrap_draws"],
+                                                  params["bootstrap_seed"]) for protocol in PROTOCOLS}
+
+    def describe(self, statistics: dict, protocol: str) -> dict:
+        """Every statistic of one protocol, described on one shared set of draws."""
+        return describe(statistics, self.rows[protocol].fold, self.folds, self.resampler[protocol],
+                        self.params["confidence"])
+
+    def statistics(self, fold_models: dict) -> dict:
+        """The statistics of one model: scores per protocol, test recall, length, gradient flow."""
+        k = len(self.categories)
+        predictions = {protocol: predict_rows(fold_models, self.encoded[protocol], self.rows[protocol])
+                       for protocol in PROTOCOLS}
+        picked, norms = gradient_flow(fold_models, self.encoded["test"], self.rows["test"],
+                                      self.params["gradient_min_letters"])
+        gradients = gradient_statistic(picked, norms)
+        return {"predictions": predictions, "gradient_names": len(picked),
+                **{protocol: score_statistic(predictions[protocol], k) for protocol in PROTOCOLS},
+                "recall": recall_statistic(predictions["test"], k),
+                "length": length_statistic(predictions["test"], self.params["length_buckets"]),
+                "gradients": gradients, "gradient_ratio": far_to_near(gradients)}
+
+
+TEST_STATISTICS = ("test", "recall", "length", "gradients", "gradient_ratio")
+COMPARED = {"train": ("train",), "test": ("test", "recall", "length", "gradient_ratio")}
+
+
+def describe_everything(ev: Evaluation, stats: dict[str, dict]) -> dict[tuple, dict]:
+    """{(model or "compare", statistic): described}, each protocol's draws made once for all
+    models and the paired differences (challenger − baseline)."""
+    base, challenger = stats
+    described = {}
+    for protocol in PROTOCOLS:
+        wanted = {(m, key): stats[m][key] for m in stats
+                  for key in (TEST_STATISTICS if protocol == "test" else ("train",))}
+        wanted.update({("compare", key): difference(stats[challenger][key], stats[base][key])
+                       for key in COMPARED[protocol]})
+        described.update(ev.describe(wanted, protocol))
+    return described
+
+
+def model_outputs(ev: Evaluation, stats: dict, described: dict) -> tuple[dict, pd.DataFrame, pd.DataFrame,
+                                                                         pd.DataFrame]:
+    """(metrics, confusion rows, accuracy by length, gradient flow) of one model."""
+    metrics = {"folds": ev.folds}
+    for protocol in PROTOCOLS:
+        metrics[protocol] = {key: summary_of(described[protocol], i) for i, key in enumerate(SCORES)}
+    metrics["test_recall"] = [{"language": language, **summary_of(described["recall"], i)}
+                              for i, language in enumerate(ev.categories)]
+    distances = ev.params["gradient_min_letters"] - 1
+    metrics["gradient_flow"] = {"names": stats["gradient_names"], "max_distance": distances - 1,
+                                "ratio_far_to_near": summary_of(described["gradient_ratio"])}
+    test = stats["predictions"]["test"]
+    confusion = pd.DataFrame({"actual": [ev.categories[i] for i in test.rows.targets.tolist()],
+                              "predicted": [ev.categories[i] for i in test.predicted.tolist()]})
+    return metrics, confusion, length_frame(ev, described["length"]), \
+        gradient_frame(described["gradients"], stats["gradient_names"])
+
+
+def length_frame(ev: Evaluation, described: dict) -> pd.DataFrame:
+    lengths = ev.rows["test"].lengths
+    rows = []
+    for i, (low, high, label) in enumerate(length_buckets(ev.params["length_buckets"])):
+        row = {"min_length": low, "length": label, "names": int(((lengths >= low) & (lengths <= high)).sum()),
+               **{key: value for key, value in summary_of(described, i).items() if key != "per_fold"}}
+        row["accuracy"] = row.pop("value")
+        rows.append({**row, **{f"accuracy_{fold_name(f)}": v
+                               for f, v in zip(ev.folds, summary_of(described, i)["per_fold"])}})
+    return pd.DataFrame(rows)[["min_length", "length", "names", "accuracy", "low", "high",
+                               *[f"accuracy_{fold_name(f)}" for f in ev.folds]]]
+
+
+def gradient_frame(described: dict, names: int) -> pd.DataFrame:
+    return pd.DataFrame({"distance": range(len(described["value"])), "grad_norm": rounded(described["value"], 8),
+                         "low": rounded(described["low"], 8), "high": rounded(described["high"], 8),
+                         "names": names})
+
+
+def comparison(ev: Evaluation, described: dict) -> dict:
+    """challenger − baseline on the same names, with paired intervals."""
+    def entry(key: str, column: int | None = None) -> dict:
+        summary = summary_of(described[key], column)
+        return {"difference": summary.pop("value"), **summary}
+
+    result = {"folds": ev.folds}
+    for protocol in PROTOCOLS:
+        result[protocol] = {key: entry(protocol, i) for i, key in enumerate(SCORES)}
+    result["gradient_ratio"] = entry("gradient_ratio")
+    result["by_language"] = [{"language": language, **entry("recall", i)} for i, language in enumerate(ev.categories)]
+    result["by_length"] = [{"length": label, **entry("length", i)}
+                           for i, (_, _, label) in enumerate(length_buckets(ev.params["length_buckets"]))]
+    return result
+
+
+def load_fold_models(directory: Path, folds: list[int], categories: list[str]) -> tuple[str, dict]:
+    """(model name, {fold: cell}) from a folder of fold-<i>.pt files."""
+    names, cells = set(), {}
+    for fold in folds:
+        name, cells[fold], _ = model_file.load(Path(directory) / f"{fold_name(fold)}.pt", categories)
+        names.add(name)
+    if len(names) != 1:
+        raise ProjectError(f"{directory} mixes models {sorted(names)}; each folder holds one model's folds")
+    return names.pop(), cells
+
+
+def common_folds(prepared: Path, model_dirs: list[Path]) -> list[int]:
+    """The folds every model was trained on (and that the prepared data has)."""
+    folds = set(folds_in(prepared))
+    for directory in model_dirs:
+        trained = folds_in(directory, ".pt")
+        if not trained:
+            raise ProjectError(f"no fold-<i>.pt model files in {directory}; run 'dvc repro' first")
+        folds &= set(trained)
+    if not folds:
+        raise ProjectError(f"the models in {', '.join(map(str, model_dirs))} share no fold; train the same folds")
+    return sorted(folds)
 
 
 def check_params(params: dict) -> dict:
     uppers = params.get("length_buckets")
-    if not isinstance(uppers, list) or not uppers or any(not isinstance(u, int) or u < 1 for u in uppers) \
-            or uppers != sorted(set(uppers)):
+    whole = isinstance(uppers, list) and all(isinstance(u, int) and not isinstance(u, bool) for u in uppers)
+    if not whole or not uppers or min(uppers) < 1 or uppers != sorted(set(uppers)):
         raise ProjectError(f"invalid param evaluate.length_buckets={uppers!r}: expected increasing positive integers")
     check_number(params, "gradient_min_letters", int, 2, section="evaluate")
     check_number(params, "threads", int, 1, section="evaluate")
+    check_number(params, "bootstrap_draws", int, 1000, section="evaluate")
+    check_number(params, "bootstrap_seed", int, 0, section="evaluate")
+    check_number(params, "confidence", float, 0.5, 0.999, section="evaluate")
     return params
 
 
-def run(params: dict, prepared: Path, model_paths: list[Path], metrics_paths: list[Path],
+def run(params: dict, prepared: Path, model_dirs: list[Path], metrics_paths: list[Path], compare_path: Path,
         plot_dirs: dict[str, Path]) -> dict[str, dict]:
-    """The whole stage. Every model is evaluated before anything is written. Returns
-    {model name: metrics}."""
+    """The whole stage, for a baseline and a challenger model. Every model is evaluated
+    before anything is written. Returns {model name: metrics}."""
+    if len(model_dirs) != 2 or len(metrics_paths) != 2:
+        raise ProjectError("evaluate compares two models: give two model folders and two metrics files")
     torch.set_num_threads(params["threads"])
-    categories = read_categories(prepared)
-    encoded = read_encoded(prepared, PROTOCOLS, categories)
-    results = {}
-    for path in model_paths:
-        name, model, _ = model_file.load(path, categories)
-        if name in results:
-            raise ProjectError(f"{path} holds a second {name} model; pass one model file per cell")
-        results[name] = evaluate_model(model, categories, encoded, params)
-    for (name, (metrics, *plots)), metrics_path in zip(results.items(), metrics_paths):
+    ev = Evaluation(prepared, common_folds(prepared, model_dirs), params)
+    stats = {}
+    for directory in model_dirs:
+        name, fold_models = load_fold_models(directory, ev.folds, ev.categories)
+        if name in stats:
+            raise ProjectError(f"{directory} holds a second {name} model; pass one folder per cell")
+        stats[name] = ev.statistics(fold_models)
+    described = describe_everything(ev, stats)
+    outputs = {m: model_outputs(ev, stats[m], {key: d for (owner, key), d in described.items() if owner == m})
+               for m in stats}
+    compared = comparison(ev, {key: d for (owner, key), d in described.items() if owner == "compare"})
+    for (name, (metrics, *plots)), metrics_path in zip(outputs.items(), metrics_paths):
         write_json(metrics_path, metrics)
         for kind, frame in zip(("confusion", "length", "gradients"), plots):
             write_csv(plot_dirs[kind] / f"{name}.csv", frame)
-    return {name: metrics for name, (metrics, *_) in results.items()}
+    write_json(compare_path, compared)
+    return {name: metrics for name, (metrics, *_) in outputs.items()}
 
 
 @cli
 def main(argv):
     parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("prepared", type=Path, help="the prepared data folder")
-    parser.add_argument("--models", type=Path, nargs="+", required=True, help="trained model files")
-    parser.add_argument("--metrics", type=Path, nargs="+", required=True, help="one metrics file per model")
+    parser.add_argument("prepared", type=Path, help="the prepared data folder (fold-<i>/ folders)")
+    parser.add_argument("--models", type=Path, nargs=2, required=True, help="the baseline's and the challenger's "
+                        "folders of fold-<i>.pt model files")
+    parser.add_argument("--metrics", type=Path, nargs=2, required=True, help="one metrics file per model")
+    parser.add_argument("--compare", type=Path, required=True, help="where to write challenger − baseline (JSON)")
     for kind in ("confusion", "length", "gradients"):
         parser.add_argument(f"--{kind}", type=Path, required=True, help=f"folder for the {kind} plot data")
     args = parser.parse_args(argv)
-    if len(args.models) != len(args.metrics):
-        parser.error(f"{len(args.models)} --models but {len(args.metrics)} --metrics: give one metrics file per model")
     params = check_params(load_params("evaluate"))
     plot_dirs = {"confusion": args.confusion, "length": args.length, "gradients": args.gradients}
-    for name, metrics in run(params, args.prepared, args.models, args.metrics, plot_dirs).items():
-        print(f"evaluate {name}: train balanced accuracy {metrics['train']['balanced_accuracy']:.3f}, "
-              f"test balanced accuracy {metrics['test']['balanced_accuracy']:.3f}")
+    for name, metrics in run(params, args.prepared, args.models, args.metrics, args.compare, plot_dirs).items():
+        train, test = metrics["train"]["balanced_accuracy"], metrics["test"]["balanced_accuracy"]
+        print(f"evaluate {name} (folds {metrics['folds']}): balanced accuracy, train {train['value']:.3f}, "
+              f"test {test['value']:.3f} [{test['low']:.3f}, {test['high']:.3f}]")
 
 
 if __name__ == "__main__":

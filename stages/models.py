@@ -102,15 +102,17 @@ def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Se
     return CELLS[model](input_size, hidden_size, output_size)
 
 
-def step_through(model: SeedCell, letters: list[int], track_hidden: bool = False):
-    """The seed's computation for one name: step() letter by letter.
+def step_through(model: SeedCell, letters: torch.Tensor, track_hidden: bool = False):
+    """The seed's computation, step() letter by letter, for names of one length: letters [T, B].
 
-    Returns the output at the last letter and the hidden state read at each letter; with
-    `track_hidden` the first state requires grad, so gradients reach all of them.
+    Returns the outputs at the last letter [B, classes] and the hidden state read at each
+    letter; with `track_hidden` the first state requires grad, so gradients reach all of
+    them. Each name's output depends on its own states only, so the gradient of a sum of
+    per-name losses gives each name's own gradients.
     """
-    state, hiddens = model.init_state(1), []
+    state, hiddens = model.init_state(letters.shape[1]), []
     state[0].requires_grad_(track_hidden)
     for letter in letters:
         hiddens.append(state[0])
-        output, *state = model.step(F.one_hot(torch.tensor([letter]), model.input_size).float(), *state)
+        output, *state = model.step(F.one_hot(letter, model.input_size).float(), *state)
     return output, hiddens

@@ -1,10 +1,12 @@
-"""predict: the languages a trained model gives a surname, top-K with probabilities.
+"""predict: the languages a trained cell gives a surname, top-K with probabilities.
 
-    python -m stages.predict [--model lstm|rnn] [--model-file PATH] [--top K] [--json] NAME ...
+    python -m stages.predict [--model lstm|rnn] [--model-path PATH] [--top K] [--json] NAME ...
     echo Nguyen | python -m stages.predict        # names from stdin, one per line
 
-The model file is the one the `train_<model>` stage of dvc.yaml writes, unless
---model-file names another.
+The prediction averages the probabilities of the cell's fold models (an ensemble): the
+folder of fold-<i>.pt files that dvc.yaml's `train_<model>` stage writes, unless
+--model-path names another folder or one model file. Every name of the data set was in the
+training names of all but one fold model, so this average has no honest held-out figure.
 
 Names are folded exactly as in training. A name with no usable letters gets a one-line
 error for itself while the others are still predicted; the exit status is then 1.
@@ -21,8 +23,9 @@ from stages.alphabet import ALPHABET, encode, fold
 from stages.errors import ProjectError, cli
 
 
-def predict(model, categories: list[str], names: list[str], top: int) -> list[dict]:
-    """For each name: {"name", "folded", "predictions": [{language, probability}]} or {"name", "error"}."""
+def predict(cells: list, categories: list[str], names: list[str], top: int) -> list[dict]:
+    """For each name: {"name", "folded", "predictions": [{language, probability}]} or {"name", "error"},
+    from the mean of the cells' probabilities."""
     results = [{"name": name, "folded": fold(name)} for name in names]
     usable = [r for r in results if r["folded"]]
     for r in results:
@@ -30,7 +33,8 @@ def predict(model, categories: list[str], names: list[str], top: int) -> list[di
             r["error"] = f"{r['name']!r} has no usable letters (the model reads only {ALPHABET!r})"
     if usable:
         with torch.no_grad():
-            probabilities = model(*encode([r["folded"] for r in usable])).exp()
+            letters, lengths = encode([r["folded"] for r in usable])
+            probabilities = torch.stack([cell(letters, lengths).exp() for cell in cells]).mean(0)
         values, indices = probabilities.topk(min(top, len(categories)), dim=1)
         for r, row_values, row_indices in zip(usable, values.tolist(), indices.tolist()):
             r["predictions"] = [{"language": categories[i], "probability": round(p, 4)}
@@ -38,10 +42,27 @@ def predict(model, categories: list[str], names: list[str], top: int) -> list[di
     return results
 
 
-def trained_model_file(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
-    """The model file that dvc.yaml's train_<model> stage writes."""
-    (path,) = [out for out in dvc_yaml.outs(f"train_{model}", dvc_file) if out.endswith(".pt")]
+def trained_models(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
+    """The folder of fold models that dvc.yaml's train_<model> stage writes: its one cached out."""
+    (path,) = dvc_yaml.cached_outs(f"train_{model}", dvc_file)
     return Path(path)
+
+
+def load_cells(path: Path, model: str) -> tuple[list, list[str]]:
+    """(the fold models of `model` in a folder, or the one in a file, their languages)."""
+    files = sorted(path.glob("fold-*.pt")) if path.is_dir() else [path]
+    if not files:
+        raise ProjectError(f"no fold-<i>.pt model files in {path}; run 'dvc repro' first")
+    cells, languages = [], set()
+    for file in files:
+        name, cell, categories = model_file.load(file)
+        if name != model:
+            raise ProjectError(f"{file} holds a {name} model, not {model}; pass --model {name} or another path")
+        cells.append(cell)
+        languages.add(tuple(categories))
+    if len(languages) != 1:
+        raise ProjectError(f"the model files in {path} were trained on different languages; re-run 'dvc repro'")
+    return cells, list(languages.pop())
 
 
 def read_names(argv_names: list[str]) -> list[str]:
@@ -55,18 +76,18 @@ def main(argv):
     parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
     parser.add_argument("--model", choices=sorted(models.CELLS), default="lstm")
-    parser.add_argument("--model-file", type=Path, help="default: the train_<model> stage's model file")
+    parser.add_argument("--model-path", type=Path,
+                        help="a folder of fold-<i>.pt files or one model file (default: the train_<model> stage's)")
     parser.add_argument("--top", type=int, default=3, help="how many languages to show (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if args.top < 1:
         raise ProjectError(f"--top must be at least 1, got {args.top}")
-    path = args.model_file or trained_model_file(args.model)
-    _, model, categories = model_file.load(path)
+    cells, categories = load_cells(args.model_path or trained_models(args.model), args.model)
     names = read_names(args.names)
     if not names:
         raise ProjectError("no names given: pass them as arguments or one per line on stdin")
-    results = predict(model, categories, names, args.top)
+    results = predict(cells, categories, names, args.top)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
     for r in results:

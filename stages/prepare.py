@@ -1,4 +1,7 @@
-"""prepare: verified raw names -> folded, deduplicated, leak-free train/val/test split.
+"""prepare: verified raw names -> folded, deduplicated, split into k folds by distinct name.
+
+For fold i, `fold-<i>/test.csv` holds the names of fold i, `val.csv` a share of the other
+names and `train.csv` the rest; every name is tested in exactly one fold.
 
     python -m stages.prepare MANIFEST RAW_DIR PREPARED_DIR DATA_METRICS   (paths from dvc.yaml)
 
@@ -22,6 +25,7 @@ import pandas as pd
 
 from stages.alphabet import ALPHABET, fold
 from stages.atomic import staged_dir, write_csv, write_json
+from stages.data import fold_name
 from stages.errors import ProjectError, cli
 from stages.params import check_number, load_params
 
@@ -137,10 +141,10 @@ def read_pairs(directory: Path, languages: list[str]) -> tuple[list[tuple[str, s
     return rows, folding
 
 
-def split_by_name(pairs: list[tuple[str, str]], val_fraction: float, test_fraction: float, seed: int) -> dict[str, set]:
-    """Assign each distinct name to one split, stratified by its rarest language.
+def strata_by_rarest_language(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """{language: its names}, each distinct name under its rarest language only.
 
-    Stratifying on the rarest language keeps small languages in every split even
+    Stratifying on the rarest language keeps small languages in every fold and file even
     though some names belong to several languages.
     """
     languages_of = defaultdict(set)
@@ -150,16 +154,34 @@ def split_by_name(pairs: list[tuple[str, str]], val_fraction: float, test_fracti
     strata = defaultdict(list)
     for name in sorted(languages_of):
         strata[min(languages_of[name], key=lambda lang: (size[lang], lang))].append(name)
+    return dict(sorted(strata.items()))
+
+
+def assign_folds(strata: dict[str, list[str]], folds: int, seed: int) -> list[set[str]]:
+    """Each distinct name into one of `folds` folds, stratified: within a language the
+    shuffled names are dealt round-robin, continuing where the previous language stopped,
+    so folds differ in size by at most one name overall and per language."""
     rng = random.Random(seed)
-    splits = {split: set() for split in SPLITS}
-    for language in sorted(strata):
-        names = strata[language]
+    assigned, position = [set() for _ in range(folds)], 0
+    for names in strata.values():
+        names = list(names)
         rng.shuffle(names)
-        n_test = _share(len(names), test_fraction)
-        n_val = _share(len(names), val_fraction)
-        splits["test"].update(names[:n_test])
-        splits["val"].update(names[n_test : n_test + n_val])
-        splits["train"].update(names[n_test + n_val :])
+        for name in names:
+            assigned[position % folds].add(name)
+            position += 1
+    return assigned
+
+
+def split_fold(strata: dict[str, list[str]], test: set[str], val_fraction: float, seed: int) -> dict[str, set]:
+    """{train, val, test} names of one fold: val is a stratified share of the non-test names."""
+    rng = random.Random(seed)
+    splits = {"train": set(), "val": set(), "test": set(test)}
+    for names in strata.values():
+        rest = [name for name in names if name not in test]
+        rng.shuffle(rest)
+        n_val = _share(len(rest), val_fraction)
+        splits["val"].update(rest[:n_val])
+        splits["train"].update(rest[n_val:])
     return splits
 
 
@@ -169,12 +191,10 @@ def _share(count: int, fraction: float) -> int:
 
 
 def check_params(params: dict) -> None:
-    val = check_number(params, "val_fraction", float, 0.0, 1.0, "prepare")
-    test = check_number(params, "test_fraction", float, 0.0, 1.0, "prepare")
-    if val + test >= 1:
-        raise ProjectError(f"invalid params: prepare.val_fraction + prepare.test_fraction = {val + test:g} must be < 1")
-    if val <= 0 or test <= 0:
-        raise ProjectError("invalid params: prepare.val_fraction and prepare.test_fraction must be > 0")
+    check_number(params, "folds", int, 2, 20, "prepare")
+    if not 0 < check_number(params, "val_fraction", float, 0.0, 1.0, "prepare") < 1:
+        raise ProjectError(f"invalid param prepare.val_fraction={params['val_fraction']!r}: expected a number "
+                           "in (0, 1)")
     check_number(params, "seed", int, 0, section="prepare")
     check_number(params, "timeout_s", float, 1, section="prepare")
     if not isinstance(params.get("url"), str):
@@ -190,29 +210,35 @@ def prepare(params: dict, manifest_path: Path, raw_dir: Path, out_dir: Path, met
         verify_raw(raw, manifest)
         rows, folding = read_pairs(raw, languages)
     pairs = list(dict.fromkeys(rows))  # drop duplicate (name, language), keep first-seen order
-    splits = split_by_name(pairs, params["val_fraction"], params["test_fraction"], params["seed"])
-    frames = {split: pd.DataFrame([p for p in pairs if p[0] in names], columns=["name", "language"])
-              .sort_values(["language", "name"], ignore_index=True) for split, names in splits.items()}
-    for split, frame in frames.items():
-        missing = sorted(set(languages) - set(frame["language"]))
-        if missing:
-            fix = "lower prepare.val_fraction or prepare.test_fraction" if split == "train" \
-                else f"raise prepare.{split}_fraction"
-            raise ProjectError(f"the {split} split has no names of {', '.join(missing)}; {fix}")
-    metrics = data_metrics(rows, pairs, folding, splits, frames, languages)
+    strata = strata_by_rarest_language(pairs)
+    tests = assign_folds(strata, params["folds"], params["seed"])
+    folds = [split_fold(strata, test, params["val_fraction"], params["seed"] * 1000 + i)
+             for i, test in enumerate(tests)]
+    frames = [{split: pd.DataFrame([p for p in pairs if p[0] in names], columns=["name", "language"])
+               .sort_values(["language", "name"], ignore_index=True) for split, names in fold.items()}
+              for fold in folds]
+    for i, fold_frames in enumerate(frames):
+        for split, frame in fold_frames.items():
+            missing = sorted(set(languages) - set(frame["language"]))
+            if missing:
+                raise ProjectError(f"fold {i}'s {split} file has no names of {', '.join(missing)}; "
+                                   "lower prepare.folds or change prepare.val_fraction")
+    metrics = data_metrics(rows, pairs, folding, folds, frames, languages)
     with staged_dir(out_dir) as out:
-        for split, frame in frames.items():
-            write_csv(out / f"{split}.csv", frame)
+        for i, fold_frames in enumerate(frames):
+            for split, frame in fold_frames.items():
+                write_csv(out / fold_name(i) / f"{split}.csv", frame)
         (out / "categories.json").write_text(json.dumps(languages, indent=2) + "\n")
     write_json(metrics_path, metrics)
     return metrics
 
 
-def data_metrics(rows, pairs, folding, splits, frames, languages) -> dict:
+def data_metrics(rows, pairs, folding, folds, frames, languages) -> dict:
+    """Counts for metrics/data.json: headline numbers as keys, per-fold and per-language
+    detail as lists (kept out of `dvc exp show`'s columns, which list only numbers)."""
     names = {name for name, _ in pairs}
-    per_language = {language: {split: int((frames[split]["language"] == language).sum()) for split in SPLITS}
-                    for language in languages}
-    shared = sum(len(splits[a] & splits[b]) for i, a in enumerate(SPLITS) for b in SPLITS[i + 1 :])
+    shared = sum(len(fold[a] & fold[b]) for fold in folds for i, a in enumerate(SPLITS) for b in SPLITS[i + 1 :])
+    tested = Counter(name for fold in folds for name in fold["test"])
     return {
         "rows_raw": len(rows) + folding["names_empty_after_folding"],
         "rows_after_folding": len(rows),
@@ -220,9 +246,14 @@ def data_metrics(rows, pairs, folding, splits, frames, languages) -> dict:
         "distinct_names": len(names),
         "names_in_several_languages": sum(1 for n in Counter(name for name, _ in pairs).values() if n > 1),
         "folding": folding,
-        "splits": {split: {"rows": len(frames[split]), "names": len(splits[split])} for split in SPLITS},
-        "per_language": per_language,
-        "shared_names_between_splits": shared,
+        "folds": len(folds),
+        "shared_names_within_folds": shared,
+        "names_not_tested_exactly_once": len(names - set(tested)) + sum(1 for n in tested.values() if n != 1),
+        "per_fold": [{"fold": i, **{split: {"rows": len(fold_frames[split]), "names": len(fold[split])}
+                                    for split in SPLITS}} for i, (fold, fold_frames) in enumerate(zip(folds, frames))],
+        "per_language": [{"language": language, "rows": sum(1 for _, lang in pairs if lang == language),
+                          "smallest_test_fold": min(int((f["test"]["language"] == language).sum()) for f in frames)}
+                         for language in languages],
     }
 
 
@@ -235,9 +266,9 @@ def main(argv):
     parser.add_argument("data_metrics", type=Path, help="where to write the data counts (JSON)")
     args = parser.parse_args(argv)
     metrics = prepare(load_params("prepare"), args.manifest, args.raw, args.prepared, args.data_metrics)
-    counts = ", ".join(f"{split} {metrics['splits'][split]['rows']}" for split in SPLITS)
-    print(f"prepare: {metrics['rows_after_dedup']} (name, language) rows, "
-          f"{metrics['distinct_names']} names -> {counts}")
+    sizes = ", ".join(str(fold["test"]["rows"]) for fold in metrics["per_fold"])
+    print(f"prepare: {metrics['rows_after_dedup']} (name, language) rows, {metrics['distinct_names']} names "
+          f"-> {metrics['folds']} folds of {sizes} test rows")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """report: report.md and its PNG figures, regenerated from the metrics and plot files.
 
-    python -m stages.report --data-metrics FILE --metrics FILE... --curves DIR --confusion DIR
-        --length DIR --gradients DIR --out DIR
+    python -m stages.report --data-metrics FILE --metrics FILE... --compare FILE --curves DIR
+        --confusion DIR --length DIR --gradients DIR --out DIR
     python -m stages.report --summary      # the headline table, paths read from dvc.yaml
 
-Each `--metrics` file is `<model>.json` and each plot folder holds `<model>.csv`. Every
-number in the text is read from these files at run time; every claim that compares the
-models is worded from the comparison, whichever way it comes out.
+Each `--metrics` file is `<model>.json`, each plot folder holds `<model>.csv`, and the
+curves folder `<model>/fold-<i>.csv`. Every number in the text is read from these files at
+run time; every claim that compares the models is worded from its 95 % interval: a
+difference only where the interval excludes 0.
 """
 import argparse
 import io
@@ -27,6 +28,7 @@ from stages.params import check_number, read_params  # noqa: E402
 BASE, CHALLENGER = "rnn", "lstm"  # the comparison the report is about
 COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red")  # models in the order given
 PLOT_KINDS = ("curves", "confusion", "length", "gradients")
+SCORE_NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1"}
 
 
 def read_json(path: str) -> dict:
@@ -68,21 +70,34 @@ class Figures:
         return name
 
 
+def fold_curves(directory: Path) -> list[pd.DataFrame]:
+    paths = sorted(Path(directory).glob("fold-*.csv"), key=lambda path: int(path.stem.split("-")[1]))
+    if not paths:
+        raise ProjectError(f"no fold-<i>.csv curves in {directory}; run 'dvc repro'")
+    return [read_csv(path) for path in paths]
+
+
 def curve_figures(fig: Figures, curves: dict) -> tuple[str, str]:
+    """Every fold's curve, one colour per model (val: solid; train loss: faint)."""
     figure, axis = plt.subplots(figsize=(7, 4))
     for m in fig.models:
-        axis.plot(curves[m]["step"], curves[m]["train_loss"], color=fig.color[m], alpha=0.5,
-                  label=f"{fig.label(m)} train")
-        axis.plot(curves[m]["step"], curves[m]["val_loss"], color=fig.color[m], label=f"{fig.label(m)} val")
-    axis.set(xlabel="optimizer step", ylabel="mean NLL loss", title="Loss (train: running mean; val: val split)")
+        for i, curve in enumerate(curves[m]):
+            axis.plot(curve["step"], curve["train_loss"], color=fig.color[m], alpha=0.25, linewidth=0.8,
+                      label=f"{fig.label(m)} train" if i == 0 else None)
+            axis.plot(curve["step"], curve["val_loss"], color=fig.color[m], linewidth=1,
+                      label=f"{fig.label(m)} val" if i == 0 else None)
+    axis.set(xlabel="optimizer step", ylabel="mean NLL loss",
+             title="Loss, every fold (train: running mean; val: val names)")
     axis.legend()
     loss = fig.save(figure, "loss.png")
     figure, axis = plt.subplots(figsize=(7, 4))
     for m in fig.models:
-        axis.plot(curves[m]["step"], curves[m]["val_accuracy"], color=fig.color[m], label=f"{fig.label(m)} accuracy")
-        axis.plot(curves[m]["step"], curves[m]["val_balanced_accuracy"], color=fig.color[m], linestyle="--",
-                  label=f"{fig.label(m)} balanced accuracy")
-    axis.set(xlabel="optimizer step", ylabel="val split", title="Validation accuracy", ylim=(0, 1))
+        for i, curve in enumerate(curves[m]):
+            axis.plot(curve["step"], curve["val_accuracy"], color=fig.color[m], linewidth=1,
+                      label=f"{fig.label(m)} accuracy" if i == 0 else None)
+            axis.plot(curve["step"], curve["val_balanced_accuracy"], color=fig.color[m], linestyle="--", linewidth=1,
+                      label=f"{fig.label(m)} balanced accuracy" if i == 0 else None)
+    axis.set(xlabel="optimizer step", ylabel="val names", title="Validation accuracy, every fold", ylim=(0, 1))
     axis.legend()
     return loss, fig.save(figure, "accuracy.png")
 
@@ -95,28 +110,35 @@ def confusion_figure(fig: Figures, model: str, confusion: pd.DataFrame, language
     image = axis.imshow(normalised.values, vmin=0, vmax=1, cmap="viridis")
     axis.set_xticks(range(len(languages)), languages, rotation=90)
     axis.set_yticks(range(len(languages)), languages)
-    axis.set(xlabel="predicted", ylabel="actual", title=f"{fig.label(model)}: test split, rows normalised")
+    axis.set(xlabel="predicted", ylabel="actual",
+             title=f"{fig.label(model)}: every name held out once, rows normalised")
     figure.colorbar(image, ax=axis)
     return fig.save(figure, f"confusion_{model}.png")
 
 
 def recall_figure(fig: Figures, recall: dict, languages: list[str]) -> str:
+    """Per-language held-out recall with its 95 % interval as an error bar."""
     figure, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / len(fig.models)
     for i, m in enumerate(fig.models):
         offset = (i - (len(fig.models) - 1) / 2) * width
-        axis.bar([k + offset for k in range(len(languages))], [recall[m][lang] for lang in languages],
-                 width, color=fig.color[m], label=fig.label(m))
+        rows = {row["language"]: row for row in recall[m]}
+        values = [rows[lang]["value"] for lang in languages]
+        errors = [[v - rows[lang]["low"] for v, lang in zip(values, languages)],
+                  [rows[lang]["high"] - v for v, lang in zip(values, languages)]]
+        axis.bar([k + offset for k in range(len(languages))], values, width, yerr=errors, capsize=2,
+                 color=fig.color[m], label=fig.label(m))
     axis.set_xticks(range(len(languages)), languages, rotation=60, ha="right")
-    axis.set(ylabel="recall", title="Per-language recall, test split", ylim=(0, 1))
+    axis.set(ylabel="recall", title="Per-language recall, held out (95 % intervals)", ylim=(0, 1))
     axis.legend()
     return fig.save(figure, "recall.png")
 
 
-def model_lines(fig: Figures, frames: dict, x: str, y: str, name: str, log_y: bool = False, **labels) -> str:
-    """One line per model over the same x, as a PNG."""
+def band_lines(fig: Figures, frames: dict, x: str, y: str, name: str, log_y: bool = False, **labels) -> str:
+    """One line per model over the same x, with its 95 % interval as a band, as a PNG."""
     figure, axis = plt.subplots(figsize=(6, 4))
     for m in fig.models:
+        axis.fill_between(frames[m][x], frames[m]["low"], frames[m]["high"], color=fig.color[m], alpha=0.2)
         axis.plot(frames[m][x], frames[m][y], marker="o", color=fig.color[m], label=fig.label(m))
     if log_y:
         axis.set_yscale("log")
@@ -125,78 +147,112 @@ def model_lines(fig: Figures, frames: dict, x: str, y: str, name: str, log_y: bo
     return fig.save(figure, name)
 
 
-def setup_table(params: dict, data: dict, models: list[str]) -> str:
+def setup_table(params: dict, data: dict, models: list[str], folds: list[int]) -> str:
     """Training settings and data counts (no timings, so the report is byte-identical for
     identical params)."""
     keys = ["hidden_size", "optimizer", "lr", "batch_size", "iterations", "eval_every", "sampler", "grad_clip", "seed"]
-    lines = ["| | " + " | ".join(keys + ["samples seen"]) + " |", "|---" * (len(keys) + 2) + "|"]
+    lines = ["| | " + " | ".join(keys + ["samples seen per fold"]) + " |", "|---" * (len(keys) + 2) + "|"]
     for m in models:
         section = params[f"train_{m}"]
         lines.append(f"| {Figures.label(m)} | " + " | ".join(str(section[k]) for k in keys)
                      + f" | {section['iterations'] * section['batch_size']:,} |")
-    splits = data["splits"]
+    sizes = ", ".join(f"{fold['test']['rows']:,}" for fold in data["per_fold"])
     lines += ["", f"Data: {data['rows_raw']:,} raw rows, {data['rows_after_dedup']:,} distinct (name, language) "
               f"rows, {data['distinct_names']:,} distinct names ({data['names_in_several_languages']} under several "
-              f"languages). Split by distinct name: train {splits['train']['rows']:,} rows, val "
-              f"{splits['val']['rows']:,}, test {splits['test']['rows']:,}; names shared between splits: "
-              f"{data['shared_names_between_splits']}."]
+              f"languages), in {data['folds']} folds by distinct name, stratified by language (test rows per fold: "
+              f"{sizes}). Fold i's models (seed + i) train on the other folds' names less a val share, and are "
+              f"tested on fold i's names. Results below pool folds {', '.join(map(str, folds))}."]
     return "\n".join(lines)
+
+
+def with_interval(summary: dict) -> str:
+    """value ± half-width of its 95 % interval, in percent."""
+    return f"{pct(summary['value'])} ± {100 * (summary['high'] - summary['low']) / 2:.1f}"
 
 
 def results_table(metrics: dict, seed_figures: dict) -> str:
     lines = ["| model | protocol | accuracy | balanced accuracy | macro F1 | loss (NLL) | seed report |",
              "|---|---|---|---|---|---|---|"]
     for m in metrics:
-        for protocol, what in (("train", "train: in-sample, training split"), ("test", "test: held-out names")):
+        for protocol, what in (("train", "train: in-sample, training names"), ("test", "test: held-out names")):
             s = metrics[m][protocol]
             seed = seed_figures.get(m, "") if protocol == "train" else "—"
-            lines.append(f"| {Figures.label(m)} | {what} | {pct(s['accuracy'])} | {pct(s['balanced_accuracy'])} | "
-                         f"{pct(s['macro_f1'])} | {s['loss']:.3f} | {seed} |")
+            loss = s["loss"]
+            lines.append(f"| {Figures.label(m)} | {what} | {with_interval(s['accuracy'])} | "
+                         f"{with_interval(s['balanced_accuracy'])} | {with_interval(s['macro_f1'])} | "
+                         f"{loss['value']:.3f} ± {(loss['high'] - loss['low']) / 2:.3f} | {seed} |")
     return "\n".join(lines)
 
 
-def compare(a: float, b: float) -> str:
-    return "higher than" if a > b else ("equal to" if a == b else "lower than")
+def points(value: float) -> str:
+    return f"{100 * value:.1f}"
 
 
-def findings(metrics: dict, by_length: dict, languages: list[str]) -> str:
-    rnn, lstm = metrics[BASE], metrics[CHALLENGER]
-    out = []
-    for protocol in ("train", "test"):
-        r, ls = rnn[protocol]["balanced_accuracy"], lstm[protocol]["balanced_accuracy"]
-        out.append(f"- **{protocol} protocol**: the LSTM's balanced accuracy ({pct(ls)}) is {compare(ls, r)} the "
-                   f"RNN's ({pct(r)}), a difference of {100 * (ls - r):+.1f} points.")
+def interval(entry: dict) -> str:
+    return f"95 % interval [{points(entry['low'])}, {points(entry['high'])}]"
+
+
+def difference_words(entry: dict, what: str) -> str:
+    """How the challenger compares on `what`, worded from the paired interval of the difference."""
+    if entry["low"] > 0:
+        return f"is higher by {points(entry['difference'])} points ({interval(entry)})"
+    if entry["high"] < 0:
+        return f"is lower by {points(-entry['difference'])} points ({interval(entry)})"
+    return (f"shows no difference measurable with this data ({points(entry['difference'])} points, "
+            f"{interval(entry)} includes 0)")
+
+
+def names_by_sign(entries: list[dict], key: str) -> tuple[list[str], list[str]]:
+    """The entries whose interval lies above 0, and those below."""
+    return ([e[key] for e in entries if e["low"] > 0], [e[key] for e in entries if e["high"] < 0])
+
+
+def findings(metrics: dict, compare: dict) -> str:
+    base, challenger = Figures.label(BASE), Figures.label(CHALLENGER)
+    out = [f"Differences are {challenger} − {base} on the same names, with a paired bootstrap 95 % interval."]
+    for protocol, what in (("test", "held-out names"), ("train", "in-sample, training names")):
+        parts = [f"{SCORE_NAMES[key]} {difference_words(compare[protocol][key], key)}"
+                 for key in SCORE_NAMES if protocol == "test" or key == "balanced_accuracy"]
+        out.append(f"- **{protocol} protocol** ({what}): the {challenger}'s " + "; ".join(parts) + ".")
     for m in metrics:
-        gap = metrics[m]["train"]["balanced_accuracy"] - metrics[m]["test"]["balanced_accuracy"]
-        verdict = ("so in-sample figures like the seed's overstate how well it generalises" if gap > 0
-                   else "so in-sample figures do not overstate it here")
-        out.append(f"- The {Figures.label(m)}'s balanced accuracy on names it was trained on minus that on "
-                   f"held-out names is {100 * gap:+.1f} points, {verdict}.")
-    better = [lang for lang in languages if lstm["test_recall"][lang] > rnn["test_recall"][lang]]
-    worse = [lang for lang in languages if lstm["test_recall"][lang] < rnn["test_recall"][lang]]
-    tied = [lang for lang in languages if lstm["test_recall"][lang] == rnn["test_recall"][lang]]
-    line = f"- Per language (test recall) the LSTM is ahead on {len(better)} of {len(languages)} languages"
-    line += f"; behind on {', '.join(worse)}" if worse else "; behind on none"
-    line += f"; tied on {', '.join(tied)}." if tied else "."
-    out.append(line)
-    short, long_ = by_length[BASE].iloc[0], by_length[BASE].iloc[-1]
-    ls, ll = by_length[CHALLENGER].iloc[0], by_length[CHALLENGER].iloc[-1]
-    out.append(f"- By length (test split): on names of {short['length']} letters ({int(short['names'])} rows) the LSTM "
-               f"is at {pct(ls['accuracy'])} vs the RNN's {pct(short['accuracy'])}; on names of {long_['length']} "
-               f"letters ({int(long_['names'])} rows) at {pct(ll['accuracy'])} vs {pct(long_['accuracy'])}. "
-               f"The LSTM's advantage is {100 * (ls['accuracy'] - short['accuracy']):+.1f} points on the shortest "
-               f"bucket and {100 * (ll['accuracy'] - long_['accuracy']):+.1f} on the longest.")
+        train, test = metrics[m]["train"]["balanced_accuracy"], metrics[m]["test"]["balanced_accuracy"]
+        if train["low"] > test["high"]:
+            verdict = "its interval lies above the held-out one, so in-sample figures like the seed's overstate it"
+        elif test["low"] > train["high"]:
+            verdict = "its interval lies below the held-out one"
+        else:
+            verdict = "the two intervals overlap, so no gap is measurable"
+        out.append(f"- The {Figures.label(m)}'s balanced accuracy on its training names is {with_interval(train)}, "
+                   f"on held-out names {with_interval(test)}: {verdict}.")
+    ahead, behind = names_by_sign(compare["by_language"], "language")
+    unclear = len(compare["by_language"]) - len(ahead) - len(behind)
+    out.append(f"- Per language (held-out recall): the {challenger} is ahead on {len(ahead)} of "
+               f"{len(compare['by_language'])} languages ({', '.join(ahead) or 'none'}) and behind on {len(behind)} "
+               f"({', '.join(behind) or 'none'}); on the other {unclear} no difference is measurable with this data.")
+    longer, shorter = names_by_sign(compare["by_length"], "length")
+    leads = "; ".join(f"{e['length']} letters {points(e['difference'])} points [{points(e['low'])}, "
+                      f"{points(e['high'])}]" for e in compare["by_length"])
+    out.append(f"- By name length (held-out accuracy): the {challenger} is ahead on "
+               f"{', '.join(longer) or 'no'} letter buckets and behind on {', '.join(shorter) or 'none'} "
+               f"({leads}).")
     flow = {m: metrics[m]["gradient_flow"] for m in (BASE, CHALLENGER)}
     ratio = {m: flow[m]["ratio_far_to_near"] for m in (BASE, CHALLENGER)}
     distance = flow[BASE]["max_distance"]
-    line = (f"- Gradient flow (test names of at least {distance + 2} letters, {flow[BASE]['names']} names): from the "
-            f"last letter back {distance} letters the mean gradient norm at the hidden state changes by a factor of "
-            f"{ratio[BASE]:.3g} for the RNN and {ratio[CHALLENGER]:.3g} for the LSTM. ")
-    if ratio[BASE] < ratio[CHALLENGER]:
-        line += ("The RNN's gradient falls off faster, which is what the seed's vanishing-gradient argument predicts.")
+    gap = compare["gradient_ratio"]
+    line = (f"- Gradient flow (held-out names of at least {distance + 2} letters, {flow[BASE]['names']} names): from "
+            f"the last letter back {distance} letters the mean gradient norm at the hidden state changes by a factor "
+            f"of {ratio[BASE]['value']:.3g} [{ratio[BASE]['low']:.3g}, {ratio[BASE]['high']:.3g}] for the {base} "
+            f"and {ratio[CHALLENGER]['value']:.3g} [{ratio[CHALLENGER]['low']:.3g}, {ratio[CHALLENGER]['high']:.3g}] "
+            f"for the {challenger} ({challenger} − {base}: {gap['difference']:.3g}, 95 % interval "
+            f"[{gap['low']:.3g}, {gap['high']:.3g}]). ")
+    if gap["low"] > 0:
+        line += (f"The {base}'s gradient falls off faster, which is what the seed's vanishing-gradient argument "
+                 "predicts.")
+    elif gap["high"] < 0:
+        line += (f"The {base}'s gradient does **not** fall off faster than the {challenger}'s, so this measurement "
+                 f"does not support the seed's vanishing-gradient explanation for this trained {base}.")
     else:
-        line += ("The RNN's gradient does **not** fall off faster than the LSTM's here, so this measurement does not "
-                 "support the seed's vanishing-gradient explanation for this trained RNN.")
+        line += "No difference between the two is measurable with this data."
     out.append(line)
     return "\n".join(out)
 
@@ -210,12 +266,12 @@ def check_params(params: dict) -> dict:
 
 def summary(metrics: dict, out: Path) -> str:
     """The headline table for a terminal, and where the report and the plots are."""
-    lines = [f"{'model':6}{'protocol':10}{'accuracy':>10}{'balanced':>10}{'macro F1':>10}"]
+    lines = [f"{'model':6}{'protocol':10}{'accuracy':>16}{'balanced':>16}{'macro F1':>16}   (± 95 % half-width)"]
     for m, model_metrics in metrics.items():
         for protocol in ("train", "test"):
             s = model_metrics[protocol]
-            lines.append(f"{Figures.label(m):6}{protocol:10}{pct(s['accuracy']):>10}{pct(s['balanced_accuracy']):>10}"
-                         f"{pct(s['macro_f1']):>10}")
+            lines.append(f"{Figures.label(m):6}{protocol:10}" + "".join(
+                f"{with_interval(s[key]):>16}" for key in ("accuracy", "balanced_accuracy", "macro_f1")))
     lines += ["", f"report: {out / 'report.md'}", "plots:  dvc_plots/index.html (dvc plots show)"]
     return "\n".join(lines)
 
@@ -229,41 +285,50 @@ def read_metrics(paths: list[Path]) -> dict[str, dict]:
     return metrics
 
 
-def write_report(all_params: dict, data_metrics: Path, metrics_paths: list[Path], plot_dirs: dict[str, Path],
-                 out: Path) -> str:
+def write_report(all_params: dict, data_metrics: Path, metrics_paths: list[Path], compare_path: Path,
+                 plot_dirs: dict[str, Path], out: Path) -> str:
     """The whole stage: every figure, then report.md. Returns the text."""
     params = check_params(all_params["report"])
     data = read_json(data_metrics)
     metrics = read_metrics(metrics_paths)
+    compare = read_json(compare_path)
     fig = Figures(out, params["dpi"], list(metrics))
-    plots = {kind: {m: read_csv(Path(plot_dirs[kind]) / f"{m}.csv") for m in metrics} for kind in PLOT_KINDS}
-    languages = sorted(metrics[CHALLENGER]["test_recall"])
-    loss_png, accuracy_png = curve_figures(fig, plots["curves"])
+    plots = {kind: {m: read_csv(Path(plot_dirs[kind]) / f"{m}.csv") for m in metrics}
+             for kind in ("confusion", "length", "gradients")}
+    curves = {m: fold_curves(Path(plot_dirs["curves"]) / m) for m in metrics}
+    languages = [row["language"] for row in metrics[CHALLENGER]["test_recall"]]
+    loss_png, accuracy_png = curve_figures(fig, curves)
     confusion_png = {m: confusion_figure(fig, m, plots["confusion"][m], languages) for m in metrics}
     recall_png = recall_figure(fig, {m: metrics[m]["test_recall"] for m in metrics}, languages)
-    length_png = model_lines(fig, plots["length"], "length", "accuracy", "length.png", ylim=(0, 1),
-                             xlabel="name length (letters)", ylabel="accuracy",
-                             title="Accuracy by name length, test split")
-    gradient_png = model_lines(fig, plots["gradients"], "distance", "grad_norm", "gradients.png", log_y=True,
-                               xlabel="distance from the last letter (letters)", ylabel="mean ||dloss / dh||",
-                               title="Gradient reaching the hidden state, test split")
+    length_png = band_lines(fig, plots["length"], "length", "accuracy", "length.png", ylim=(0, 1),
+                            xlabel="name length (letters)", ylabel="accuracy",
+                            title="Accuracy by name length, held out (95 % intervals)")
+    gradient_png = band_lines(fig, plots["gradients"], "distance", "grad_norm", "gradients.png", log_y=True,
+                              xlabel="distance from the last letter (letters)", ylabel="mean ||dloss / dh||",
+                              title="Gradient reaching the hidden state, held out (95 % intervals)")
     figures = "\n".join(f"![{alt}]({png})" for alt, png in (
         ("loss curves", loss_png), ("accuracy curves", accuracy_png),
         *((f"{fig.label(m)} confusion", confusion_png[m]) for m in metrics),
         ("per-language recall", recall_png), ("accuracy by length", length_png),
         ("gradient norm by distance", gradient_png)))
+    draws = all_params.get("evaluate", {}).get("bootstrap_draws", "the configured number of")
     text = f"""# Surname → language: the seed RNN vs the seed LSTM
 
 Regenerated by `dvc repro` (stage `report`) from `params.yaml`, `metrics/` and `plots/`.
-Two protocols, never mixed: **train** = the seed's, in-sample (the training split);
-**test** = held out (distinct names never seen in training). Balanced accuracy is the mean
-per-language recall (every language counts the same, like the seed's class-uniform draw).
+Two protocols, never mixed: **train** = the seed's, in-sample (each fold's model on its own
+training names); **test** = held out (each fold's model on its fold's names, never seen in
+training; every name is held out exactly once). Balanced accuracy is the mean per-language
+recall (every language counts the same, like the seed's class-uniform draw). Every figure is
+pooled over the folds, with a 95 % interval from a percentile bootstrap over names
+({draws} draws, fixed seed); every comparison uses the same draws for both models (paired).
 
 ## Setup
 
-{setup_table(all_params, data, list(metrics))}
+{setup_table(all_params, data, list(metrics), metrics[CHALLENGER]["folds"])}
 
 ## Results
+
+Value ± half-width of the 95 % interval.
 
 {results_table(metrics, params["seed_figures"])}
 
@@ -272,7 +337,7 @@ The seed report's figures are in-sample accuracies on names drawn the seed's way
 
 ## What the measurements say
 
-{findings(metrics, plots["length"], languages)}
+{findings(metrics, compare)}
 
 ## Figures
 
@@ -288,7 +353,9 @@ def parser() -> argparse.ArgumentParser:
                         help="print the headline table instead (paths from dvc.yaml's report stage)")
     parser.add_argument("--data-metrics", type=Path, help="the prepare stage's data counts (JSON)")
     parser.add_argument("--metrics", type=Path, nargs="+", help="one <model>.json per model")
-    for kind in PLOT_KINDS:
+    parser.add_argument("--compare", type=Path, help="the paired comparison (JSON)")
+    parser.add_argument("--curves", type=Path, help="folder of <model>/fold-<i>.csv training curves")
+    for kind in PLOT_KINDS[1:]:
         parser.add_argument(f"--{kind}", type=Path, help=f"folder of <model>.csv {kind} plot data")
     parser.add_argument("--out", type=Path, help="the report folder")
     return parser
@@ -306,8 +373,8 @@ def main(argv):
         print(summary(read_metrics(args.metrics), args.out))
         return
     plot_dirs = {kind: getattr(args, kind) for kind in PLOT_KINDS}
-    all_params = read_params(sections=["report"] + [f"train_{Path(m).stem}" for m in args.metrics])
-    text = write_report(all_params, args.data_metrics, args.metrics, plot_dirs, args.out)
+    all_params = read_params(sections=["report", "evaluate"] + [f"train_{Path(m).stem}" for m in args.metrics])
+    text = write_report(all_params, args.data_metrics, args.metrics, args.compare, plot_dirs, args.out)
     print(f"report: {args.out / 'report.md'} with {text.count('](')} figures")
 
 

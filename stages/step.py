@@ -11,18 +11,19 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 MAX_LOSS = 1e4  # NLL over 18 classes starts near 2.9: beyond this the run has blown up
 
 
-def check_loss(loss: float, step: int, section: str) -> None:
+def check_loss(loss: float, step: int, section: str, where: str = "") -> None:
+    """Stop on a non-finite or exploding loss, naming the step (and `where`, e.g. " fold 2")."""
     if not math.isfinite(loss) or loss > MAX_LOSS:
         kind = "not finite" if not math.isfinite(loss) else f"exploding (> {MAX_LOSS:g})"
-        raise ProjectError(f"{section}: training loss {loss:.3g} at step {step} is {kind}; "
+        raise ProjectError(f"{section}{where}: training loss {loss:.3g} at step {step} is {kind}; "
                            f"lower {section}.lr (e.g. to 0.001) or set {section}.grad_clip (e.g. 1.0)")
 
 
-def optimizer_step(model, optimizer, batch, grad_clip: float, step: int, section: str) -> float:
+def optimizer_step(model, optimizer, batch, grad_clip: float, step: int, section: str, where: str = "") -> float:
     """One minibatch update; the loss is checked before it can touch the weights."""
     letters, lengths, targets = batch
     loss = F.nll_loss(model(letters, lengths), targets)
-    check_loss(loss.item(), step, section)
+    check_loss(loss.item(), step, section, where)
     optimizer.zero_grad()
     loss.backward()
     if grad_clip > 0:

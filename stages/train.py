@@ -1,30 +1,35 @@
-"""train_rnn / train_lstm: one script,
-`python -m stages.train MODEL PREPARED MODEL_FILE CURVES SUMMARY` (paths from dvc.yaml).
+"""train_rnn / train_lstm: one script, one model per fold,
+`python -m stages.train MODEL PREPARED MODELS_DIR CURVES_DIR SUMMARY` (paths from dvc.yaml).
 
-Trains one seed cell on minibatches drawn from the train split, validates on the val
-split every `eval_every` steps, and writes the model file, the curve rows (CSV) and a
-training summary (JSON). Params: the `train_<model>` section of params.yaml. Speed
-(samples/s) is printed, never written to an output, so equal params give equal files.
+For each fold i in `folds`, trains one seed cell (seed `seed + i`) on minibatches drawn from
+fold i's train split, validates on its val split every `eval_every` steps, and writes
+MODELS_DIR/fold-<i>.pt and CURVES_DIR/fold-<i>.csv; then CURVES_DIR/mean.csv (the folds'
+mean curve, with the lowest and highest fold) and one training summary (JSON).
+Folds run in `processes` worker processes of `threads` torch threads each. Params: the
+`train_<model>` section of params.yaml. Speed (samples/s) is printed, never written to an
+output, so equal params give equal files.
 """
 import argparse
-import sys
+import multiprocessing
+import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from stages import model_file, models
 from stages.alphabet import N_LETTERS
-from stages.atomic import write_csv, write_json
-from stages.data import Encoded, Sampler, predict_log_probs, read_categories, read_encoded
+from stages.atomic import staged_dir, write_csv, write_json
+from stages.data import Encoded, Sampler, fold_name, folds_in, predict_log_probs, read_categories, read_encoded
 from stages.errors import ProjectError, cli
 from stages.params import check_choice, check_number, load_params
 from stages.scores import score_log_probs
 from stages.step import OPTIMIZERS, optimizer_step
 
 CURVE_COLUMNS = ["step", "samples_seen", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy"]
+FINAL_KEYS = ("val_loss", "val_accuracy", "val_balanced_accuracy")
 
 
 def check_params(params: dict, section: str) -> dict:
@@ -39,6 +44,11 @@ def check_params(params: dict, section: str) -> dict:
     check_number(params, "grad_clip", float, 0, section=section)
     check_number(params, "seed", int, 0, section=section)
     check_number(params, "threads", int, 1, section=section)
+    check_number(params, "processes", int, 1, section=section)
+    folds = params.get("folds")
+    if not isinstance(folds, list) or not folds or len(set(folds)) != len(folds) \
+            or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in folds):
+        raise ProjectError(f"invalid param {section}.folds={folds!r}: expected a list of distinct fold numbers")
     return params
 
 
@@ -52,8 +62,9 @@ def curve_row(step: int, batch_size: int, train_losses: list[float], val: dict) 
             "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"]}
 
 
-def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, log=print):
-    """Train one cell; return (model, curve rows, summary)."""
+def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, where: str = ""):
+    """Train one cell; return (model, curve rows, seconds spent in optimizer steps). `where`
+    (e.g. " fold 2") says in errors which run failed."""
     section = f"train_{model_name}"
     torch.manual_seed(params["seed"])
     torch.set_num_threads(params["threads"])
@@ -62,53 +73,83 @@ def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, l
     sampler = Sampler(train_set, params["sampler"], torch.Generator().manual_seed(params["seed"]))
     iterations, batch_size = params["iterations"], params["batch_size"]
     curves, losses, train_seconds = [], [], 0.0
-    # A bar on a terminal; otherwise (DVC, CI, files) one plain line per validation.
-    bar = tqdm(total=iterations * batch_size, desc=section, unit="sample", unit_scale=True,
-               disable=not sys.stderr.isatty(), leave=False)
     for step in range(1, iterations + 1):
         started = time.perf_counter()
         batch = train_set.batch(sampler.draw(batch_size))
-        losses.append(optimizer_step(model, optimizer, batch, params["grad_clip"], step, section))
+        losses.append(optimizer_step(model, optimizer, batch, params["grad_clip"], step, section, where))
         train_seconds += time.perf_counter() - started
-        bar.update(batch_size)
         if step % params["eval_every"] == 0 or step == iterations:
-            row = curve_row(step, batch_size, losses, validate(model, val_set))
-            curves.append(row)
+            curves.append(curve_row(step, batch_size, losses, validate(model, val_set)))
             losses = []
-            if bar.disable:
-                log(f"{section} step {step}/{iterations}: train_loss {row['train_loss']:.3f} "
-                    f"val_loss {row['val_loss']:.3f} val_acc {row['val_accuracy']:.3f} "
-                    f"val_bal_acc {row['val_balanced_accuracy']:.3f} "
-                    f"({step * batch_size / train_seconds:,.0f} samples/s)")
-            else:
-                bar.set_postfix(val_acc=f"{row['val_accuracy']:.3f}", val_bal_acc=f"{row['val_balanced_accuracy']:.3f}")
-    bar.close()
-    log(f"{section}: {iterations * batch_size / train_seconds:,.0f} samples/s over {train_seconds:.1f} s "
-        "of training steps")
-    return model, curves, summarise(curves, iterations, batch_size)
+    return model, curves, train_seconds
 
 
-def summarise(curves: list[dict], iterations: int, batch_size: int) -> dict:
-    """The training summary: deterministic for equal params (timings are only logged)."""
-    final = curves[-1]
-    best = max(curves, key=lambda row: row["val_balanced_accuracy"])  # the first of equals
-    return {
-        "iterations": iterations, "samples_seen": iterations * batch_size,
-        "final": {k: round(final[k], 6) for k in ("val_loss", "val_accuracy", "val_balanced_accuracy")},
-        "best": {k: round(best[k], 6) for k in ("step", "val_loss", "val_accuracy", "val_balanced_accuracy")},
-    }
-
-
-def run(model_name: str, params: dict, prepared: Path, model_path: Path, curves_path: Path,
-        summary_path: Path) -> dict:
-    """The whole stage: read the prepared data, train, write the three outputs."""
-    categories = read_categories(prepared)
-    encoded = read_encoded(prepared, ("train", "val"), categories)
-    model, curves, summary = train(model_name, params, encoded["train"], encoded["val"])
+def train_fold(model_name: str, params: dict, fold: int, fold_dir: Path, categories: list[str],
+               model_path: Path, curves_path: Path) -> dict:
+    """One fold, start to finish (run in a worker process): its model file, curves and summary."""
+    section = f"train_{model_name}"
+    encoded = read_encoded(fold_dir, ("train", "val"), categories)
+    model, curves, seconds = train(model_name, {**params, "seed": params["seed"] + fold}, encoded["train"],
+                                   encoded["val"], f" fold {fold}")
     model_file.save(model_path, model_name, model, categories)
     write_csv(curves_path, pd.DataFrame(curves, columns=CURVE_COLUMNS))
+    summary = {"fold": fold, **summarise(curves)}
+    print(f"{section} fold {fold}: final val accuracy {summary['final']['val_accuracy']:.3f}, balanced "
+          f"{summary['final']['val_balanced_accuracy']:.3f} "
+          f"({params['iterations'] * params['batch_size'] / seconds:,.0f} samples/s)", flush=True)
+    return summary
+
+
+def summarise(curves: list[dict]) -> dict:
+    """One fold's final and best validation: deterministic for equal params (timings are only logged)."""
+    final = curves[-1]
+    best = max(curves, key=lambda row: row["val_balanced_accuracy"])  # the first of equals
+    return {"final": {k: round(final[k], 6) for k in FINAL_KEYS},
+            "best": {k: round(best[k], 6) for k in ("step", *FINAL_KEYS)}}
+
+
+def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_dir: Path,
+        summary_path: Path) -> dict:
+    """The whole stage: every listed fold trained, then the three outputs written. Model and
+    curve folders are staged and renamed into place only when every fold has succeeded."""
+    categories = read_categories(prepared)
+    available = folds_in(prepared)
+    missing = [fold for fold in params["folds"] if fold not in available]
+    if missing:
+        raise ProjectError(f"train_{model_name}.folds lists fold {missing[0]}, but {prepared} has folds "
+                           f"{available}; check prepare.folds")
+    with staged_dir(models_dir) as model_stage, staged_dir(curves_dir) as curve_stage:
+        jobs = [(model_name, params, fold, Path(prepared) / fold_name(fold), categories,
+                 model_stage / f"{fold_name(fold)}.pt", curve_stage / f"{fold_name(fold)}.csv")
+                for fold in sorted(params["folds"])]
+        folds = run_jobs(train_fold, jobs, params["processes"])
+        write_csv(curve_stage / "mean.csv", mean_curve([pd.read_csv(job[-1]) for job in jobs]))
+    summary = {"iterations": params["iterations"], "samples_seen": params["iterations"] * params["batch_size"],
+               "final_mean": {k: round(statistics.fmean(f["final"][k] for f in folds), 6) for k in FINAL_KEYS},
+               "folds": folds}  # a list: in the file, not in `dvc exp show`'s columns
     write_json(summary_path, summary)
     return summary
+
+
+def mean_curve(curves: list[pd.DataFrame]) -> pd.DataFrame:
+    """The folds' curves averaged step by step, with the lowest and highest fold for the
+    validation scores (a band for `dvc plots show`)."""
+    stacked = pd.concat(curves).groupby("step", sort=True)
+    mean = stacked.mean()
+    for column in ("val_accuracy", "val_balanced_accuracy"):
+        mean[f"{column}_min"], mean[f"{column}_max"] = stacked[column].min(), stacked[column].max()
+    return mean.reset_index()
+
+
+def run_jobs(function, jobs: list[tuple], processes: int) -> list:
+    """function(*job) for each job, in order; in `processes` fresh worker processes when > 1.
+    Workers are spawned, not forked: a fork of a process that has started OpenMP threads
+    can hang."""
+    if processes == 1 or len(jobs) == 1:
+        return [function(*job) for job in jobs]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=context) as pool:
+        return [future.result() for future in [pool.submit(function, *job) for job in jobs]]
 
 
 @cli
@@ -116,16 +157,17 @@ def main(argv):
     parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__.splitlines()[0])
     parser.add_argument("model", help=" or ".join(models.CELLS))
     parser.add_argument("prepared", type=Path, help="the prepared data folder")
-    parser.add_argument("model_file", type=Path, help="where to write the trained model")
-    parser.add_argument("curves", type=Path, help="where to write the training curves (CSV)")
+    parser.add_argument("models_dir", type=Path, help="where to write fold-<i>.pt, one model per fold")
+    parser.add_argument("curves_dir", type=Path, help="where to write fold-<i>.csv, training curves per fold")
     parser.add_argument("summary", type=Path, help="where to write the training summary (JSON)")
     args = parser.parse_args(argv)
     if args.model not in models.CELLS:
         raise ProjectError(f"unknown model {args.model!r}: expected one of {', '.join(models.CELLS)}")
     section = f"train_{args.model}"
     params = check_params(load_params(section), section)
-    summary = run(args.model, params, args.prepared, args.model_file, args.curves, args.summary)
-    print(f"{section}: final val balanced accuracy {summary['final']['val_balanced_accuracy']:.3f}")
+    summary = run(args.model, params, args.prepared, args.models_dir, args.curves_dir, args.summary)
+    print(f"{section}: {len(summary['folds'])} folds, mean final val balanced accuracy "
+          f"{summary['final_mean']['val_balanced_accuracy']:.3f}")
 
 
 if __name__ == "__main__":

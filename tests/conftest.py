@@ -14,7 +14,9 @@ from stages import dvc_yaml
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("NAMES_DATA_DIR", ROOT.parent / "shared/data/names"))
 DATA = DATA if DATA.is_absolute() else (ROOT / DATA).resolve()
-SMALL_TRAIN = {"iterations": 60, "eval_every": 20, "batch_size": 64, "threads": 1}
+# Two of the five folds, two processes: every code path of the default run, in seconds.
+SMALL_TRAIN = {"iterations": 60, "eval_every": 20, "batch_size": 64, "threads": 1, "folds": [0, 1], "processes": 2}
+SMALL_EVALUATE = {"threads": 1, "bootstrap_draws": 1000}
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +63,7 @@ def small_params(root: Path = ROOT) -> dict:
     params = yaml.safe_load((root / "params.yaml").read_text())
     for model in ("rnn", "lstm"):
         params[f"train_{model}"].update(SMALL_TRAIN)
-    params["evaluate"]["threads"] = 1
+    params["evaluate"].update(SMALL_EVALUATE)
     return params
 
 

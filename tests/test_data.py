@@ -55,3 +55,14 @@ def test_categories_must_be_a_sorted_list(tmp_path, content):
     (tmp_path / "categories.json").write_text(content)
     with pytest.raises(ProjectError, match="categories.json"):
         data.read_categories(tmp_path)
+
+
+def test_folds_in_lists_fold_entries_only(tmp_path):
+    for name in ("fold-0", "fold-10", "fold-2", "fold-x", "other"):
+        (tmp_path / name).mkdir()
+    for name in ("fold-1.pt", "fold-3.pt.tmp", "mean.csv"):
+        (tmp_path / name).write_text("")
+    assert data.folds_in(tmp_path) == [0, 2, 10]
+    assert data.folds_in(tmp_path, ".pt") == [1]
+    assert data.folds_in(tmp_path / "missing") == []
+    assert data.fold_name(3) == "fold-3"

@@ -70,8 +70,9 @@ def test_an_import_not_in_the_deps_is_caught(tmp_path):
 def test_lookups():
     assert dvc_yaml.stage_names(ROOT / "dvc.yaml")[0] == "prepare"
     assert dvc_yaml.entry_module("train_lstm", ROOT / "dvc.yaml") == "stages.train"
-    assert "models/lstm.pt" in dvc_yaml.outs("train_lstm", ROOT / "dvc.yaml")
-    assert "metrics/train_lstm.json" in dvc_yaml.outs("train_lstm", ROOT / "dvc.yaml")
+    assert dvc_yaml.outs("train_lstm", ROOT / "dvc.yaml") == ["models/lstm", "plots/curves/lstm",
+                                                               "metrics/train_lstm.json"]
+    assert dvc_yaml.cached_outs("train_lstm", ROOT / "dvc.yaml") == ["models/lstm"]
     assert dvc_yaml.module_args("train_rnn", ROOT / "dvc.yaml")[0] == "rnn"
 
 

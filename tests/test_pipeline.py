@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SMALL_TRAIN
+from tests.conftest import ROOT, SMALL_EVALUATE
 
-OUTPUTS = ["data/raw/names", "data/prepared/train.csv", "models/rnn.pt", "models/lstm.pt",
+pytestmark = pytest.mark.slow
+# All five folds, as the defaults, on a budget of seconds.
+E2E_TRAIN = {"iterations": 30, "eval_every": 10, "batch_size": 32}
+OUTPUTS = ["data/raw/names", *[f"data/prepared/fold-{i}/{s}.csv" for i in range(5) for s in ("train", "val", "test")],
+           *[f"models/{m}/fold-{i}.pt" for m in ("rnn", "lstm") for i in range(5)],
            "metrics/data.json", "metrics/train_rnn.json", "metrics/train_lstm.json", "metrics/rnn.json",
-           "metrics/lstm.json", "plots/curves/rnn.csv", "plots/confusion/lstm.csv", "plots/length/rnn.csv",
-           "plots/gradients/lstm.csv", "report/report.md", "report/gradients.png"]
+           "metrics/lstm.json", "metrics/compare.json", "plots/curves/rnn/fold-4.csv", "plots/curves/lstm/mean.csv",
+           "plots/confusion/lstm.csv", "plots/length/rnn.csv", "plots/gradients/lstm.csv", "report/report.md",
+           "report/gradients.png"]
 
 
 class Clone:
@@ -69,8 +74,8 @@ def clone(tmp_path_factory, names_dir) -> Clone:
             shutil.copy2(ROOT / name, path / name)
     repo = Clone(path, names_dir)
     repo.run("git", "init", "-q", "-b", "main")
-    small = {f"train_{m}__{k}": v for m in ("rnn", "lstm") for k, v in SMALL_TRAIN.items()}
-    repo.set_params(**small, evaluate__threads=1)
+    small = {f"train_{m}__{k}": v for m in ("rnn", "lstm") for k, v in E2E_TRAIN.items()}
+    repo.set_params(**small, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()})
     repo.commit("clone with a small budget")
     return repo
 
@@ -91,7 +96,7 @@ def test_every_plot_has_data_for_both_models(clone):
     assert result.returncode == 0 and "could not find" not in result.stderr, result.stderr
     plots = json.loads(result.stdout)["data"]
     assert "errors" not in json.loads(result.stdout)
-    assert len(plots) == 6
+    assert len(plots) == 7
     sources = set()
     for name, renders in plots.items():
         values = renders[0]["content"]["data"]["values"]
@@ -100,21 +105,40 @@ def test_every_plot_has_data_for_both_models(clone):
             sources.add(name)
             continue
         files = {row.get("filename") or row["filename::field"].split("::")[0] for row in values}
-        assert files == {"rnn.csv", "lstm.csv"}, name
-    assert sources == {"plots/confusion/rnn.csv", "plots/confusion/lstm.csv"}
+        assert files in ({"rnn.csv", "lstm.csv"}, {"rnn/mean.csv", "lstm/mean.csv"}), (name, files)
+        assert {row["rev"] for row in values} == {"workspace"}
+        sources.add(name)
+    assert {"plots/confusion/rnn.csv", "plots/confusion/lstm.csv"} < sources
 
 
-def test_experiment_shows_up_and_metrics_diff_lists_test_keys(clone):
+def test_experiment_shows_up_and_metrics_diff_lists_values_and_intervals(clone):
     clone.run("dvc", "exp", "run", "-n", "small-rnn", "-S", "train_rnn.hidden_size=16")
     text = json.dumps(clone.json("dvc", "exp", "show", "--json"))
     assert "small-rnn" in text and '"hidden_size": 16' in text and "balanced_accuracy" in text
-    diff = clone.json("dvc", "metrics", "diff", "HEAD", "small-rnn", "--json")
+    result = subprocess.run(["dvc", "metrics", "diff", "HEAD", "small-rnn", "--json"], cwd=clone.path, env=clone.env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "WARNING" not in result.stderr.upper(), result.stderr
+    diff = json.loads(result.stdout)
     changed = set(diff.get("metrics/rnn.json", {}))
-    assert {"test.balanced_accuracy", "test.accuracy", "test.loss"} <= changed
+    assert {"test.balanced_accuracy.value", "test.balanced_accuracy.low", "test.balanced_accuracy.high",
+            "test.accuracy.value", "test.loss.value"} <= changed
+    assert {"test.balanced_accuracy.difference", "test.balanced_accuracy.low"} <= set(diff["metrics/compare.json"])
     assert "metrics/lstm.json" not in diff  # only the RNN's cell changed
+    assert not any(".per_fold" in key for keys in diff.values() for key in keys)  # lists stay out of the table
     clone.run("git", "reset", "-q", "--hard", "HEAD")
     clone.run("dvc", "checkout", "--force")
     assert "up to date" in clone.run("dvc", "status")
+
+
+def test_a_quick_cell_trains_fold_0_only(clone):
+    clone.run("dvc", "exp", "run", "--temp", "-n", "quick", "-S", "train_rnn.folds=[0]", "-S", "train_lstm.folds=[0]")
+    diff = clone.json("dvc", "metrics", "diff", "HEAD", "quick", "--json")
+    assert "test.accuracy.difference" in diff["metrics/compare.json"]
+    clone.run("dvc", "exp", "apply", "quick")
+    assert sorted(p.name for p in (clone.path / "models/rnn").iterdir()) == ["fold-0.pt"]
+    assert json.loads((clone.path / "metrics/compare.json").read_text())["folds"] == [0]
+    clone.run("git", "reset", "-q", "--hard", "HEAD")
+    clone.run("dvc", "checkout", "--force")
 
 
 def test_changing_the_lstm_lr_reruns_only_what_depends_on_it(clone):
@@ -127,11 +151,11 @@ def test_changing_the_lstm_lr_reruns_only_what_depends_on_it(clone):
 def test_remote_round_trip_gives_byte_identical_models(clone, tmp_path):
     clone.run("dvc", "remote", "add", "--local", "-d", "scratch", str(tmp_path / "remote"))
     clone.run("dvc", "push")
-    before = {m: (clone.path / f"models/{m}.pt").read_bytes() for m in ("rnn", "lstm")}
+    before = {m: (clone.path / f"models/{m}/fold-3.pt").read_bytes() for m in ("rnn", "lstm")}
     shutil.rmtree(clone.path / ".dvc/cache")
     shutil.rmtree(clone.path / "models")
     shutil.rmtree(clone.path / "data/prepared")
     clone.run("dvc", "pull")
     for model, data in before.items():
-        assert (clone.path / f"models/{model}.pt").read_bytes() == data
+        assert (clone.path / f"models/{model}/fold-3.pt").read_bytes() == data
     assert "up to date" in clone.run("dvc", "status")

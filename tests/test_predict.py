@@ -6,42 +6,52 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages import model_file, predict, train
+from stages import predict, train
 from tests.conftest import ROOT, call_main, inside, make_project, run_stage, small_params
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, small_run):
-    """A project whose LSTM is the default cell on a shorter budget (400 steps of 256), at the
-    path dvc.yaml gives, and a small-budget RNN."""
+    """A project whose LSTM folds 0 and 1 are the default cell on a shorter budget (400 steps
+    of 256), in the folder dvc.yaml gives, beside small_run's small-budget RNN."""
     params = small_params()["train_lstm"]
-    params.update({"iterations": 400, "eval_every": 400, "batch_size": 256, "threads": 2})
+    params.update({"iterations": 400, "eval_every": 400, "batch_size": 256})
     project = make_project(tmp_path_factory.mktemp("trained"), small_params())
     shutil.copytree(small_run / "data/prepared", project / "data/prepared")
     shutil.copytree(small_run / "models", project / "models")
     out = tmp_path_factory.mktemp("trained_out")
-    model_path = project / predict.trained_model_file("lstm", project / "dvc.yaml")
-    train.run("lstm", params, project / "data/prepared", model_path,
-              out / "curves.csv", out / "summary.json")
+    train.run("lstm", params, project / "data/prepared", project / predict.trained_models("lstm", project / "dvc.yaml"),
+              out / "curves", out / "summary.json")
     return project
 
 
 @pytest.fixture(scope="module")
 def lstm(trained):
-    _, model, categories = model_file.load(trained / "models/lstm.pt")
-    return model, categories
+    return predict.load_cells(trained / "models/lstm", "lstm")
 
 
 @pytest.mark.parametrize("name, language", [
-    ("Gavrilopoulos", "Greek"), ("Stavropoulos", "Greek"), ("Manoukarakis", "Greek"),
-    ("Matsumoto", "Japanese"), ("Kobayashi", "Japanese"), ("Higashiyama", "Japanese"),
-    ("Thai", "Vietnamese"),
+    ("Paraskevopoulos", "Greek"), ("Alexandropoulos", "Greek"), ("Angelopoulos", "Greek"),
+    ("Matsumoto", "Japanese"), ("Higashiyama", "Japanese"), ("Nakamura", "Japanese"),
 ])
-def test_well_known_test_split_surnames(trained, lstm, name, language):
-    test_split = (trained / "data/prepared/test.csv").read_text()
-    assert f"\n{name},{language}\n" in test_split  # held out: never seen in training
-    (result,) = predict.predict(*lstm, [name], top=1)
+def test_well_known_held_out_surnames(trained, name, language):
+    """Each name through the one fold model that never saw it."""
+    (fold,) = [f for f in (0, 1) if f"\n{name},{language}\n" in
+               (trained / f"data/prepared/fold-{f}/test.csv").read_text()]
+    cells, categories = predict.load_cells(trained / f"models/lstm/fold-{fold}.pt", "lstm")
+    (result,) = predict.predict(cells, categories, [name], top=1)
     assert result["predictions"][0]["language"] == language
+
+
+def test_the_ensemble_averages_the_fold_models(lstm):
+    cells, categories = lstm
+    assert len(cells) == 2
+    alone = [predict.predict([cell], categories, ["Kobayashi"], top=18)[0]["predictions"] for cell in cells]
+    (both,) = predict.predict(cells, categories, ["Kobayashi"], top=18)
+    mean = {p["language"]: (p["probability"] + q["probability"]) / 2
+            for p in alone[0] for q in alone[1] if p["language"] == q["language"]}
+    for p in both["predictions"]:
+        assert p["probability"] == pytest.approx(mean[p["language"]], abs=1e-4)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -84,25 +94,32 @@ def test_cli_reads_stdin_and_writes_json(trained):
 
 
 @pytest.mark.parametrize("content, message", [
-    (None, "model file models/rnn.pt not found"),
-    (b"\x00garbage", "corrupt model file models/rnn.pt"),
+    (None, "no fold-<i>.pt model files in models/rnn"),
+    (b"\x00garbage", "corrupt model file models/rnn/fold-0.pt"),
 ])
 def test_cli_missing_or_corrupt_model(tmp_path, capsys, content, message):
-    """The default model file is the one dvc.yaml's train_rnn stage writes."""
+    """The default models are the folder dvc.yaml's train_rnn stage writes."""
     shutil.copy(ROOT / "dvc.yaml", tmp_path)
-    (tmp_path / "models").mkdir()
+    (tmp_path / "models/rnn").mkdir(parents=True)
     if content is not None:
-        (tmp_path / "models/rnn.pt").write_bytes(content)
+        (tmp_path / "models/rnn/fold-0.pt").write_bytes(content)
     with inside(tmp_path):
         status = call_main("predict", "--model", "rnn", "Smith")
     err = capsys.readouterr().err
     assert status == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1
 
 
-def test_cli_model_file_option_and_no_dvc_yaml(trained, tmp_path, capsys):
+def test_cli_model_path_option_and_no_dvc_yaml(trained, tmp_path, capsys):
     with inside(tmp_path):
-        assert call_main("predict", "--model-file", str(trained / "models/lstm.pt"), "Kobayashi") == 0
+        assert call_main("predict", "--model-path", str(trained / "models/lstm/fold-0.pt"), "Kobayashi") == 0
         assert capsys.readouterr().out.startswith("Kobayashi\tJapanese ")
         assert call_main("predict", "Kobayashi") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read the stages of dvc.yaml") and err.count("\n") == 1
+
+
+def test_cli_refuses_a_model_file_of_another_model(trained, capsys):
+    with inside(trained):
+        assert call_main("predict", "--model", "lstm", "--model-path", "models/rnn", "Smith") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: models/rnn/fold-0.pt holds a rnn model, not lstm") and err.count("\n") == 1

@@ -16,7 +16,7 @@ from tests.conftest import ROOT, call_main, inside
 
 PREPARE_ARGS = dvc_yaml.module_args("prepare", ROOT / "dvc.yaml")
 
-PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0}
+PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "folds": 5, "val_fraction": 0.1, "seed": 0}
 
 
 def run_prepare(tmp_path, params=PARAMS):
@@ -38,36 +38,68 @@ def data_copy(tmp_path, monkeypatch, names_dir):
     return copy
 
 
-def test_prepare_writes_a_leak_free_stratified_split(tmp_path, local_data):
-    metrics = run_prepare(tmp_path)
-    frames = {s: pd.read_csv(tmp_path / "prepared" / f"{s}.csv", keep_default_na=False) for s in prep.SPLITS}
-    names = {s: set(f["name"]) for s, f in frames.items()}
-    assert not names["train"] & names["val"] and not names["train"] & names["test"] and not names["val"] & names["test"]
-    assert metrics["shared_names_between_splits"] == 0
-    languages = sorted(p.stem for p in (tmp_path / "raw").iterdir())
+def read_folds(prepared: Path) -> list[dict[str, pd.DataFrame]]:
+    return [{split: pd.read_csv(prepared / f"fold-{i}" / f"{split}.csv", keep_default_na=False)
+             for split in prep.SPLITS} for i in range(PARAMS["folds"])]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, names_dir):
+    """One default prepare run (5 folds) shared by the read-only checks below."""
+    folder = tmp_path_factory.mktemp("prepared")
+    with inside(folder, NAMES_DATA_DIR=str(names_dir)):
+        metrics = run_prepare(folder)
+    return folder, metrics, read_folds(folder / "prepared")
+
+
+def test_within_each_fold_no_name_is_in_two_files(prepared):
+    _, metrics, folds = prepared
+    for fold in folds:
+        names = {split: set(frame["name"]) for split, frame in fold.items()}
+        assert not names["train"] & names["val"] and not names["train"] & names["test"]
+        assert not names["val"] & names["test"]
+    assert metrics["shared_names_within_folds"] == 0
+
+
+def test_every_name_is_in_exactly_one_folds_test_file(prepared):
+    _, metrics, folds = prepared
+    tested = pd.concat(fold["test"] for fold in folds)
+    everything = pd.concat(frame for fold in folds for frame in fold.values()).drop_duplicates()
+    assert not tested.duplicated().any() and len(tested) == metrics["rows_after_dedup"] == len(everything)
+    per_name = pd.concat(fold["test"].drop_duplicates("name").assign(fold=i) for i, fold in enumerate(folds))
+    assert per_name["name"].is_unique  # a name under two languages is still tested in one fold only
+    assert metrics["names_not_tested_exactly_once"] == 0
+
+
+def test_every_language_in_every_file_and_folds_are_balanced(prepared):
+    folder, metrics, folds = prepared
+    languages = sorted(p.stem for p in (folder / "raw").iterdir())
     assert len(languages) == 18
-    for frame in frames.values():
-        assert sorted(set(frame["language"])) == languages
-        assert not frame.duplicated().any()
-    total = sum(len(f) for f in frames.values())
-    assert total == metrics["rows_after_dedup"] < metrics["rows_raw"]
-    assert 0.75 < metrics["splits"]["train"]["names"] / metrics["distinct_names"] < 0.85
+    for fold in folds:
+        for frame in fold.values():
+            assert sorted(set(frame["language"])) == languages and not frame.duplicated().any()
+        assert 0.07 < fold["val"]["name"].nunique() / metrics["distinct_names"] < 0.09
+    sizes = [fold["test"]["name"].nunique() for fold in folds]
+    assert max(sizes) - min(sizes) <= 1  # dealt round-robin across all strata
+    assert metrics["rows_after_dedup"] < metrics["rows_raw"]
     assert metrics["folding"]["dropped_characters"]["ß"] > 0
 
 
-def test_names_of_several_languages_are_kept_under_each(tmp_path, local_data):
-    run_prepare(tmp_path)
-    frame = pd.concat(pd.read_csv(tmp_path / "prepared" / f"{s}.csv", keep_default_na=False) for s in prep.SPLITS)
+def test_names_of_several_languages_are_kept_under_each(prepared):
+    frame = pd.concat(fold["test"] for fold in prepared[2])
     per_name = frame.groupby("name")["language"].nunique()
     assert (per_name > 1).sum() > 100
 
 
-def test_split_is_deterministic_for_a_seed():
+def test_folds_are_deterministic_for_a_seed():
     pairs = [(f"n{i}", f"L{i % 4}") for i in range(200)] + [("n0", "L1")]
-    first = prep.split_by_name(pairs, 0.1, 0.1, seed=3)
-    assert first == prep.split_by_name(pairs, 0.1, 0.1, seed=3)
-    assert first != prep.split_by_name(pairs, 0.1, 0.1, seed=4)
-    assert sum(len(s) for s in first.values()) == 200
+    strata = prep.strata_by_rarest_language(pairs)
+    first = prep.assign_folds(strata, 5, seed=3)
+    assert first == prep.assign_folds(strata, 5, seed=3)
+    assert first != prep.assign_folds(strata, 5, seed=4)
+    assert sorted(len(fold) for fold in first) == [40] * 5 and set().union(*first) == {f"n{i}" for i in range(200)}
+    split = prep.split_fold(strata, first[0], 0.1, seed=0)
+    assert len(split["val"]) == 16 and len(split["train"]) == 144 and split["test"] == first[0]
 
 
 def test_checksum_mismatch_names_the_file_and_both_hashes(tmp_path, data_copy):
@@ -143,7 +175,7 @@ def test_download_path_gives_the_same_split_as_the_local_copy(tmp_path, monkeypa
     local = run_prepare(tmp_path / "b")
     assert downloaded == local
     for split in prep.SPLITS:
-        name = f"{split}.csv"
+        name = f"fold-3/{split}.csv"
         assert (tmp_path / "a/prepared" / name).read_bytes() == (tmp_path / "b/prepared" / name).read_bytes()
 
 
@@ -161,12 +193,12 @@ def run_cli(project: Path, names_dir: Path, capsys, *extra: str) -> tuple[int, s
     return status, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("val, test", [(-0.1, 0.1), (0.5, 0.5), (0.9, 0.3), ("a", 0.1)])
-def test_invalid_split_fractions_are_refused_by_the_cli(tmp_path, names_dir, capsys, val, test):
+@pytest.mark.parametrize("val, folds", [(-0.1, 5), (0, 5), (1, 5), ("a", 5), (0.1, 1), (0.1, 2.5), (0.1, True)])
+def test_invalid_params_are_refused_by_the_cli(tmp_path, names_dir, capsys, val, folds):
     (tmp_path / "data").mkdir()
     shutil.copy(ROOT / "data/names.sha256", tmp_path / "data")
     (tmp_path / "params.yaml").write_text(
-        f"prepare: {{url: x, timeout_s: 5, val_fraction: {val}, test_fraction: {test}, seed: 0}}\n")
+        f"prepare: {{url: x, timeout_s: 5, val_fraction: {val}, folds: {folds}, seed: 0}}\n")
     status, err = run_cli(tmp_path, names_dir, capsys)
     assert status != 0
     assert err.count("\n") == 1 and err.startswith("error: invalid param")

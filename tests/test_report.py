@@ -1,8 +1,5 @@
-import copy
 import json
 import re
-
-import pandas as pd
 
 from stages import report
 from tests.conftest import call_main, inside
@@ -21,36 +18,51 @@ def test_report_numbers_come_from_the_metrics(small_run):
     for model in ("rnn", "lstm"):
         metrics = json.loads((small_run / f"metrics/{model}.json").read_text())
         for protocol in ("train", "test"):
-            assert report.pct(metrics[protocol]["balanced_accuracy"]) in text
-    assert "| RNN | test: held-out names |" in text and "≈60 %" in text
+            assert report.with_interval(metrics[protocol]["balanced_accuracy"]) in text
+    compare = json.loads((small_run / "metrics/compare.json").read_text())
+    assert report.interval(compare["test"]["accuracy"]) in text
+    assert "| RNN | test: held-out names |" in text and "≈60 %" in text and "folds 0, 1" in text
 
 
-def fake_inputs(lstm_better: bool):
-    languages = ["A", "B"]
-    strong = {"accuracy": 0.8, "balanced_accuracy": 0.8, "macro_f1": 0.8, "loss": 0.5}
-    weak = {"accuracy": 0.4, "balanced_accuracy": 0.4, "macro_f1": 0.4, "loss": 1.5}
-    flow = lambda ratio: {"names": 5, "max_distance": 8, "norm_at_last_letter": 1.0,  # noqa: E731
-                          "norm_at_max_distance": ratio, "ratio_far_to_near": ratio}
-    good = {"train": strong, "test": strong, "test_recall": {"A": 0.9, "B": 0.7}, "gradient_flow": flow(0.5)}
-    bad = {"train": weak, "test": weak, "test_recall": {"A": 0.3, "B": 0.7}, "gradient_flow": flow(0.01)}
-    metrics = {"lstm": good, "rnn": bad} if lstm_better else {"lstm": copy.deepcopy(bad), "rnn": copy.deepcopy(good)}
-    if not lstm_better:
-        metrics["lstm"]["gradient_flow"], metrics["rnn"]["gradient_flow"] = flow(0.01), flow(0.5)
-    length = pd.DataFrame({"length": ["1-4", "11+"], "names": [3, 4], "accuracy": [0.5, 0.6]})
-    return metrics, {"rnn": length, "lstm": length}, languages
+def entry(difference, low, high):
+    return {"difference": difference, "low": low, "high": high}
 
 
-def test_findings_follow_the_numbers_either_way():
-    metrics, by_length, languages = fake_inputs(lstm_better=True)
-    text = report.findings(metrics, by_length, languages)
-    assert "(80.0 %) is higher than the RNN's (40.0 %)" in text
-    assert "behind on none; tied on B" in text
+def score(value, low, high):
+    return {"value": value, "low": low, "high": high, "per_fold": [value]}
+
+
+def fake_inputs(sign: int):
+    """A comparison whose intervals all lie above 0 (sign 1), below 0 (-1) or straddle it (0)."""
+    def gap(size):
+        return entry(sign * size, sign * size - 0.01, sign * size + 0.01) if sign else entry(0.01, -0.02, 0.04)
+
+    compare = {protocol: {key: gap(0.1) for key in ("accuracy", "balanced_accuracy", "macro_f1", "loss")}
+               for protocol in ("train", "test")}
+    compare["by_language"] = [{"language": "A", **gap(0.2)}, {"language": "B", **entry(0.0, -0.1, 0.1)}]
+    compare["by_length"] = [{"length": "1-4", **gap(0.05)}, {"length": "5+", **entry(0.0, -0.1, 0.1)}]
+    compare["gradient_ratio"] = gap(0.3)
+    flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(1.0, 0.9, 1.1)}
+    model = {"train": {"balanced_accuracy": score(0.9, 0.88, 0.92)},
+             "test": {"balanced_accuracy": score(0.5, 0.48, 0.52)}, "gradient_flow": flow}
+    return {"rnn": model, "lstm": model}, compare
+
+
+def test_findings_follow_the_intervals_either_way():
+    text = report.findings(*fake_inputs(1))
+    assert "accuracy is higher by 10.0 points (95 % interval [9.0, 11.0])" in text
+    assert "ahead on 1 of 2 languages (A) and behind on 0 (none); on the other 1 no difference" in text
+    assert "ahead on 1-4 letter buckets" in text
     assert "The RNN's gradient falls off faster" in text
-    metrics, by_length, languages = fake_inputs(lstm_better=False)
-    text = report.findings(metrics, by_length, languages)
-    assert "(40.0 %) is lower than the RNN's (80.0 %)" in text
-    assert "behind on A" in text
+    assert "its interval lies above the held-out one" in text
+    text = report.findings(*fake_inputs(-1))
+    assert "accuracy is lower by 10.0 points (95 % interval [-11.0, -9.0])" in text
+    assert "ahead on 0 of 2 languages (none) and behind on 1 (A)" in text
     assert "does **not** fall off faster" in text
+    text = report.findings(*fake_inputs(0))
+    assert "shows no difference measurable with this data (1.0 points, 95 % interval [-2.0, 4.0] includes 0)" in text
+    assert "higher by" not in text and "lower by" not in text
+    assert "No difference between the two is measurable with this data." in text
 
 
 def test_summary_reads_its_paths_from_dvc_yaml(small_run, capsys):
@@ -58,11 +70,11 @@ def test_summary_reads_its_paths_from_dvc_yaml(small_run, capsys):
         assert call_main("report", "--summary") == 0
     out = capsys.readouterr().out
     lstm = json.loads((small_run / "metrics/lstm.json").read_text())
-    assert "LSTM  test" in out and report.pct(lstm["test"]["balanced_accuracy"]) in out
+    assert "LSTM  test" in out and report.with_interval(lstm["test"]["balanced_accuracy"]) in out
     assert "report: report/report.md" in out
 
 
-def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, tmp_path, capsys):
+def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, capsys):
     before = (small_run / "report/report.md").stat().st_mtime_ns
     with inside(small_run):
         assert call_main("report", "--sumary") == 2
@@ -72,12 +84,12 @@ def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, tmp_path, ca
 
 def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path, capsys):
     plots = [arg for kind in report.PLOT_KINDS for arg in (f"--{kind}", str(small_run / "plots" / kind))]
+    common = ["--data-metrics", "metrics/data.json", "--compare", "metrics/compare.json", *plots]
     with inside(small_run):
-        assert call_main("report", "--data-metrics", "metrics/data.json", "--metrics", "metrics/rnn.json",
-                         "metrics/lstm.json", *plots, "--out", str(tmp_path / "r")) == 0
+        assert call_main("report", *common, "--metrics", "metrics/rnn.json", "metrics/lstm.json",
+                         "--out", str(tmp_path / "r")) == 0
         assert (tmp_path / "r/report.md").read_bytes() == (small_run / "report/report.md").read_bytes()
         assert not list((tmp_path / "r").glob(".*"))  # no temporary file left beside the outputs
-        assert call_main("report", "--data-metrics", "metrics/data.json", "--metrics", "metrics/rnn.json",
-                         *plots, "--out", str(tmp_path / "s")) == 1
+        assert call_main("report", *common, "--metrics", "metrics/rnn.json", "--out", str(tmp_path / "s")) == 1
     assert capsys.readouterr().err.startswith("error: the report compares rnn with lstm: no --metrics file lstm.json")
     assert not (tmp_path / "s").exists()

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pandas as pd
@@ -11,13 +12,14 @@ from stages.errors import ProjectError
 from tests.conftest import call_main, inside, make_project, small_params
 
 GOOD = {"hidden_size": 8, "optimizer": "adam", "lr": 0.01, "batch_size": 4, "iterations": 3, "eval_every": 1,
-        "sampler": "balanced", "grad_clip": 0, "seed": 0, "threads": 1}
-RNN_ARGS = ["rnn", "data/prepared", "models/rnn.pt", "plots/curves/rnn.csv", "metrics/train_rnn.json"]
+        "sampler": "balanced", "grad_clip": 0, "seed": 0, "threads": 1, "folds": [0], "processes": 1}
+RNN_ARGS = ["rnn", "data/prepared", "models/rnn", "plots/curves/rnn", "metrics/train_rnn.json"]
 
 
 @pytest.mark.parametrize("key, value", [
     ("lr", 0), ("lr", -0.1), ("batch_size", 0), ("iterations", 0), ("optimizer", "rmsprop"),
     ("sampler", "shuffled"), ("grad_clip", -1), ("hidden_size", 1.5), ("threads", 0), ("eval_every", "often"),
+    ("folds", []), ("folds", [0, 0]), ("folds", [True]), ("folds", 0), ("processes", 0),
 ])
 def test_invalid_params_are_refused(key, value):
     with pytest.raises(ProjectError, match=f"invalid param train_rnn.{key}="):
@@ -37,31 +39,45 @@ def test_a_real_divergence_is_caught():
     encoded = Encoded(frame(rows), ["A", "B"])
     params = {**GOOD, "lr": 1e3, "iterations": 200, "eval_every": 200, "hidden_size": 32}
     with pytest.raises(ProjectError, match="train_rnn: training loss .* at step"):
-        train.train("rnn", params, encoded, encoded, log=lambda message: None)
+        train.train("rnn", params, encoded, encoded)
 
 
-def test_training_learns_something(small_run):
-    curves = pd.read_csv(small_run / "plots/curves/lstm.csv")
-    assert list(curves.columns) == train.CURVE_COLUMNS
-    assert curves["step"].tolist() == [20, 40, 60]
-    assert curves["val_accuracy"].iloc[-1] > 3 / 18  # chance is 1/18
-    assert curves["train_loss"].iloc[-1] < curves["train_loss"].iloc[0]
+def test_training_learns_something_on_every_fold(small_run):
+    for fold in (0, 1):
+        curves = pd.read_csv(small_run / f"plots/curves/lstm/fold-{fold}.csv")
+        assert list(curves.columns) == train.CURVE_COLUMNS
+        assert curves["step"].tolist() == [20, 40, 60]
+        assert curves["val_accuracy"].iloc[-1] > 3 / 18  # chance is 1/18
+        assert curves["train_loss"].iloc[-1] < curves["train_loss"].iloc[0]
+    assert sorted(p.name for p in (small_run / "models/lstm").iterdir()) == ["fold-0.pt", "fold-1.pt"]
+
+
+def test_folds_have_their_own_seed_and_the_mean_curve_averages_them(small_run):
+    folds = [pd.read_csv(small_run / f"plots/curves/rnn/fold-{fold}.csv") for fold in (0, 1)]
+    assert not folds[0].equals(folds[1])
+    mean = pd.read_csv(small_run / "plots/curves/rnn/mean.csv")
+    assert mean["val_accuracy"].tolist() == pytest.approx(((folds[0]["val_accuracy"] + folds[1]["val_accuracy"])
+                                                           / 2).tolist(), abs=2e-6)
+    assert (mean["val_accuracy_min"] <= mean["val_accuracy"]).all()
+    assert (mean["val_accuracy"] <= mean["val_accuracy_max"]).all()
 
 
 def test_summary_has_no_timings_so_equal_params_give_equal_files(small_run):
-    summary = (small_run / "metrics/train_lstm.json").read_text()
-    assert "seconds" not in summary and '"final"' in summary and '"best"' in summary
+    summary = json.loads((small_run / "metrics/train_lstm.json").read_text())
+    assert "seconds" not in json.dumps(summary) and [f["fold"] for f in summary["folds"]] == [0, 1]
+    assert summary["final_mean"]["val_accuracy"] == pytest.approx(
+        sum(f["final"]["val_accuracy"] for f in summary["folds"]) / 2, abs=1e-6)
 
 
-def test_same_params_give_byte_identical_outputs(tmp_path, small_run):
-    """Retrain in a second folder and compare with the session's run, byte for byte."""
-    params = small_params()
-    for model in ("rnn", "lstm"):
-        outs = [tmp_path / f"{model}.pt", tmp_path / f"{model}.csv", tmp_path / f"{model}.json"]
-        train.run(model, params[f"train_{model}"], small_run / "data/prepared", *outs)
-        originals = [f"models/{model}.pt", f"plots/curves/{model}.csv", f"metrics/train_{model}.json"]
-        for out, original in zip(outs, originals):
-            assert out.read_bytes() == (small_run / original).read_bytes(), original
+def test_same_params_give_byte_identical_outputs_in_one_process_or_several(tmp_path, small_run):
+    """Retrain in one process (the session's run used two) and compare, byte for byte."""
+    params = {**small_params()["train_rnn"], "processes": 1}
+    train.run("rnn", params, small_run / "data/prepared", tmp_path / "m", tmp_path / "c", tmp_path / "s.json")
+    for fold in (0, 1):
+        assert (tmp_path / f"m/fold-{fold}.pt").read_bytes() == (small_run / f"models/rnn/fold-{fold}.pt").read_bytes()
+        assert (tmp_path / f"c/fold-{fold}.csv").read_bytes() == \
+            (small_run / f"plots/curves/rnn/fold-{fold}.csv").read_bytes()
+    assert (tmp_path / "s.json").read_bytes() == (small_run / "metrics/train_rnn.json").read_bytes()
 
 
 @pytest.fixture
@@ -85,10 +101,26 @@ def one_line_error(capsys, status, expected: str):
 
 
 def test_cli_writes_where_it_is_told(project, capsys):
-    assert call_main("train", "rnn", "data/prepared", "a/model.pt", "b/curves.csv", "c/summary.json") == 0
-    assert torch.load(project / "a/model.pt", weights_only=True)["model"] == "rnn"
-    assert (project / "b/curves.csv").exists() and (project / "c/summary.json").exists()
+    assert call_main("train", "rnn", "data/prepared", "a/models", "b/curves", "c/summary.json") == 0
+    assert torch.load(project / "a/models/fold-1.pt", weights_only=True)["model"] == "rnn"
+    assert (project / "b/curves/fold-0.csv").exists() and (project / "c/summary.json").exists()
     assert not (project / "models").exists() and not (project / "plots").exists()
+
+
+def test_cli_refuses_a_fold_that_prepare_did_not_make(project, capsys):
+    set_rnn_param(project, folds=[0, 7])
+    one_line_error(capsys, call_main("train", *RNN_ARGS), "train_rnn.folds lists fold 7")
+    assert not (project / "models/rnn").exists()
+
+
+def test_a_failing_fold_in_a_worker_is_one_line_and_writes_nothing(project, capsys):
+    set_rnn_param(project, lr=1e3, iterations=200, hidden_size=64, processes=2)
+    status = call_main("train", *RNN_ARGS)
+    err = capsys.readouterr().err
+    assert status == 1 and err.startswith("error: train_rnn fold ") and "lower train_rnn.lr" in err, err
+    assert err.count("\n") == 1
+    assert not (project / "models/rnn").exists() and not (project / "plots/curves/rnn").exists()
+    assert not list((project / "models").glob(".*")) and not list((project / "plots/curves").glob(".*"))
 
 
 def test_cli_unknown_model(project, capsys):
@@ -114,15 +146,15 @@ def test_cli_missing_prepared_data(project, capsys):
 
 
 def test_cli_languages_differing_from_categories(project, capsys):
-    val = project / "data/prepared/val.csv"
+    val = project / "data/prepared/fold-1/val.csv"
     val.write_text(val.read_text().replace(",Arabic", ",Klingon"))
     status = call_main("train", *RNN_ARGS)
     err = capsys.readouterr().err
-    assert status == 1 and "languages differ from categories.json" in err and "Klingon" in err
-    assert not (project / "models").exists()
+    assert status == 1 and "fold-1/val.csv languages differ from categories.json" in err and "Klingon" in err
+    assert not (project / "models/rnn").exists()
 
 
 def test_model_file_loads_with_weights_only(small_run):
-    payload = torch.load(small_run / "models/lstm.pt", weights_only=True)
+    payload = torch.load(small_run / "models/lstm/fold-0.pt", weights_only=True)
     assert payload["model"] == "lstm" and len(payload["categories"]) == 18
     assert set(payload["state_dict"]) >= {"i2i.weight", "i2f.weight", "i2c.weight", "i2g.weight", "i2o.weight"}

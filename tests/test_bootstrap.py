@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from stages import bootstrap
+
+
+def mean_of(values):
+    values = torch.tensor(values, dtype=torch.double)
+    return lambda weights: (weights @ values) / weights.sum(1)
+
+
+def all_draws(statistic, resampler):
+    return torch.cat([statistic(weights) for weights in resampler.weights()])
+
+
+def test_two_names_give_the_three_possible_means_in_binomial_proportions():
+    resampler = bootstrap.NameResampler(["a", "b"], draws=4000, seed=0)
+    draws = all_draws(mean_of([0.0, 1.0]), resampler)
+    assert set(draws.tolist()) == {0.0, 0.5, 1.0}
+    assert (draws == 0.5).double().mean().item() == pytest.approx(0.5, abs=0.03)  # (a,b) or (b,a): 2 of 4
+    low, high = bootstrap.percentile_interval(draws)
+    assert (low.item(), high.item()) == (0.0, 1.0)
+
+
+def test_a_name_with_two_rows_is_drawn_with_both():
+    resampler = bootstrap.NameResampler(["a", "a", "b"], draws=500, seed=1)
+    draws = all_draws(mean_of([1.0, 1.0, 0.0]), resampler)
+    assert set(round(v, 6) for v in draws.tolist()) == {0.0, round(2 / 3, 6), 1.0}
+
+
+def test_percentile_interval_on_known_values():
+    values = torch.arange(1, 1001, dtype=torch.double)
+    low, high = bootstrap.percentile_interval(values, 0.95)
+    assert low.item() == pytest.approx(25.975) and high.item() == pytest.approx(975.025)
+    low, high = bootstrap.percentile_interval(torch.tensor([1.0, float("nan"), 3.0]), 0.5)
+    assert (low.item(), high.item()) == (1.5, 2.5)
+
+
+def test_paired_difference_removes_what_both_share():
+    """Two statistics that differ by a constant: the paired interval is that constant exactly,
+    however wide each one's own interval is."""
+    values = torch.rand(50, generator=torch.Generator().manual_seed(0)).tolist()
+    first, second = mean_of(values), mean_of([v + 0.1 for v in values])
+    resampler = bootstrap.NameResampler([f"n{i}" for i in range(50)], draws=1000, seed=0)
+    described = bootstrap.describe({"a": first, "gap": bootstrap.difference(second, first)},
+                                   torch.zeros(50, dtype=torch.long), [0], resampler, 0.95)
+    gap = described["gap"]
+    assert gap["low"].item() == pytest.approx(0.1) and gap["high"].item() == pytest.approx(0.1)
+    assert described["a"]["high"] - described["a"]["low"] > 0.1
+
+
+def test_describe_gives_pooled_and_per_fold_values():
+    fold_of_row = torch.tensor([0, 0, 1, 1, 1])
+    resampler = bootstrap.NameResampler(list("abcde"), draws=1000, seed=0)
+    described = bootstrap.describe({"m": mean_of([1, 0, 1, 1, 1])}, fold_of_row, [0, 1], resampler, 0.95)["m"]
+    assert described["value"].item() == pytest.approx(0.8)
+    assert described["per_fold"].tolist() == pytest.approx([0.5, 1.0])
+    assert described["low"] <= described["value"] <= described["high"]
+
+
+def test_same_seed_same_draws_other_seed_other_draws():
+    names = [f"n{i}" for i in range(30)]
+    statistic = mean_of(list(range(30)))
+    first = all_draws(statistic, bootstrap.NameResampler(names, 300, seed=5))
+    assert torch.equal(first, all_draws(statistic, bootstrap.NameResampler(names, 300, seed=5, chunk=7)))
+    assert not torch.equal(first, all_draws(statistic, bootstrap.NameResampler(names, 300, seed=6)))
