@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: repro test bench seed
+.PHONY: repro test bench seed sweep
 
 $(STAMP): requirements.txt
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
@@ -32,3 +32,8 @@ seed: $(STAMP)
 	  -S train_lstm.batch_size=1 -S train_lstm.iterations=100000 -S train_lstm.eval_every=1000 \
 	  -S train_lstm.lr=0.01 -S train_lstm.grad_clip=0 -S train_lstm.threads=1 \
 	  -S 'train_rnn.folds=[0]' -S 'train_lstm.folds=[0]'
+
+# A queued DVC grid of training options per seed cell on fold 0, chosen by val names, then the
+# chosen cells on all folds against the n-gram baseline. Run after make repro (about 10 min).
+sweep: $(STAMP)
+	python -m tools.sweep

@@ -62,7 +62,8 @@ class Encoded:
     """A split encoded once: padded letters [T, N], lengths [N], targets [N]."""
 
     def __init__(self, split: pd.DataFrame, categories: list[str]):
-        self.letters, self.lengths = encode(list(split["name"]))
+        self.names = list(split["name"])
+        self.letters, self.lengths = encode(self.names)
         index = {language: i for i, language in enumerate(categories)}
         self.targets = torch.tensor([index[language] for language in split["language"]])
         self.n_classes = len(categories)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from stages import model_file, models
+from stages import model_file, models, tfidf
 from stages.atomic import write_csv, write_json
 from stages.bootstrap import NameResampler, describe, difference
 from stages.data import Encoded, fold_name, folds_in, predict_log_probs, read_categories, read_split
@@ -55,8 +55,9 @@ def pooled_rows(splits: dict[int, pd.DataFrame], encoded: dict[int, Encoded]) ->
                 fold=torch.cat([torch.full((len(encoded[fold]),), fold) for fold in folds]))
 
 
-def predict_rows(fold_models: dict, encoded: dict[int, Encoded], rows: Rows) -> Predictions:
-    log_probs = torch.cat([predict_log_probs(fold_models[fold], encoded[fold]) for fold in sorted(encoded)])
+def predict_rows(predictors: dict, encoded: dict[int, Encoded], rows: Rows) -> Predictions:
+    """Each fold's predictor (a function of an encoded split) on its fold's rows, pooled."""
+    log_probs = torch.cat([predictors[fold](encoded[fold]) for fold in sorted(encoded)])
     return Predictions(rows, log_probs.argmax(1), F.nll_loss(log_probs, rows.targets, reduction="none").double())
 
 
@@ -155,47 +156,78 @@ class Evaluation:
         return describe(statistics, self.rows[protocol].fold, self.folds, self.resampler[protocol],
                         self.params["confidence"])
 
-    def statistics(self, fold_models: dict) -> dict:
-        """The statistics of one model: scores per protocol, test recall, length, gradient flow."""
+    def statistics(self, predictors: dict) -> dict:
+        """Scores per protocol, held-out recall and accuracy by length of one model's folds."""
         k = len(self.categories)
-        predictions = {protocol: predict_rows(fold_models, self.encoded[protocol], self.rows[protocol])
+        predictions = {protocol: predict_rows(predictors, self.encoded[protocol], self.rows[protocol])
                        for protocol in PROTOCOLS}
-        picked, norms = gradient_flow(fold_models, self.encoded["test"], self.rows["test"],
-                                      self.params["gradient_min_letters"])
-        gradients = gradient_statistic(picked, norms)
-        return {"predictions": predictions, "gradient_names": len(picked),
+        return {"predictions": predictions,
                 **{protocol: score_statistic(predictions[protocol], k) for protocol in PROTOCOLS},
                 "recall": recall_statistic(predictions["test"], k),
-                "length": length_statistic(predictions["test"], self.params["length_buckets"]),
-                "gradients": gradients, "gradient_ratio": far_to_near(gradients)}
+                "length": length_statistic(predictions["test"], self.params["length_buckets"])}
+
+    def cell_statistics(self, cells: dict) -> dict:
+        """statistics() of a seed cell's folds, plus its gradient flow."""
+        picked, norms = gradient_flow(cells, self.encoded["test"], self.rows["test"],
+                                      self.params["gradient_min_letters"])
+        gradients = gradient_statistic(picked, norms)
+        return {**self.statistics({fold: cell_predictor(cell) for fold, cell in cells.items()}),
+                "gradient_names": len(picked), "gradients": gradients, "gradient_ratio": far_to_near(gradients)}
+
+    def majority_predictors(self) -> dict:
+        """Fold i's majority class: its training names' language frequencies as the prediction."""
+        def prior(fold):
+            counts = torch.bincount(self.encoded["train"][fold].targets, minlength=len(self.categories)).double()
+            log_prior = (counts / counts.sum()).log().float()
+            return lambda encoded: log_prior.expand(len(encoded), -1)
+        return {fold: prior(fold) for fold in self.folds}
 
 
-TEST_STATISTICS = ("test", "recall", "length", "gradients", "gradient_ratio")
+def cell_predictor(cell):
+    return lambda encoded: predict_log_probs(cell, encoded)
+
+
+def baseline_predictor(model: tfidf.TfidfLogistic):
+    return lambda encoded: model.log_probs(encoded.names)
+
+
+CELL_STATISTICS = {"train": ("train",), "test": ("test", "recall", "length", "gradients", "gradient_ratio")}
+REFERENCE_STATISTICS = {"train": ("train",), "test": ("test", "recall", "length")}
 COMPARED = {"train": ("train",), "test": ("test", "recall", "length", "gradient_ratio")}
 
 
-def describe_everything(ev: Evaluation, stats: dict[str, dict]) -> dict[tuple, dict]:
-    """{(model or "compare", statistic): described}, each protocol's draws made once for all
-    models and the paired differences (challenger − baseline)."""
+def describe_everything(ev: Evaluation, stats: dict[str, dict], references: dict[str, dict]) -> dict[tuple, dict]:
+    """{(owner, statistic): described}, owner a model, "compare" (challenger − baseline cell)
+    or "vs_baseline:<cell>" (cell − the n-gram baseline). Each protocol's draws are made once
+    for all models and all paired differences."""
     base, challenger = stats
     described = {}
     for protocol in PROTOCOLS:
-        wanted = {(m, key): stats[m][key] for m in stats
-                  for key in (TEST_STATISTICS if protocol == "test" else ("train",))}
+        wanted = {(m, key): stats[m][key] for m in stats for key in CELL_STATISTICS[protocol]}
+        wanted.update({(m, key): references[m][key] for m in references for key in REFERENCE_STATISTICS[protocol]})
         wanted.update({("compare", key): difference(stats[challenger][key], stats[base][key])
                        for key in COMPARED[protocol]})
+        if "baseline" in references and protocol == "test":
+            wanted.update({(f"vs_baseline:{m}", "test"): difference(stats[m]["test"], references["baseline"]["test"])
+                           for m in stats})
         described.update(ev.describe(wanted, protocol))
     return described
 
 
-def model_outputs(ev: Evaluation, stats: dict, described: dict) -> tuple[dict, pd.DataFrame, pd.DataFrame,
-                                                                         pd.DataFrame]:
-    """(metrics, confusion rows, accuracy by length, gradient flow) of one model."""
+def reference_metrics(ev: Evaluation, described: dict) -> dict:
+    """The baseline's or the majority class's metrics: the cells' scores, without gradient flow."""
     metrics = {"folds": ev.folds}
     for protocol in PROTOCOLS:
         metrics[protocol] = {key: summary_of(described[protocol], i) for i, key in enumerate(SCORES)}
     metrics["test_recall"] = [{"language": language, **summary_of(described["recall"], i)}
                               for i, language in enumerate(ev.categories)]
+    return metrics
+
+
+def model_outputs(ev: Evaluation, stats: dict, described: dict) -> tuple[dict, pd.DataFrame, pd.DataFrame,
+                                                                         pd.DataFrame]:
+    """(metrics, confusion rows, accuracy by length, gradient flow) of one seed cell."""
+    metrics = reference_metrics(ev, described)
     distances = ev.params["gradient_min_letters"] - 1
     metrics["gradient_flow"] = {"names": stats["gradient_names"], "max_distance": distances - 1,
                                 "ratio_far_to_near": summary_of(described["gradient_ratio"])}
@@ -225,10 +257,11 @@ def gradient_frame(described: dict, names: int) -> pd.DataFrame:
                          "names": names})
 
 
-def comparison(ev: Evaluation, described: dict) -> dict:
-    """challenger − baseline on the same names, with paired intervals."""
-    def entry(key: str, column: int | None = None) -> dict:
-        summary = summary_of(described[key], column)
+def comparison(ev: Evaluation, described: dict, versus: dict[str, dict]) -> dict:
+    """challenger − baseline cell on the same names, with paired intervals; and each cell −
+    the n-gram baseline on held-out names (a list: in the file, not in dvc exp show)."""
+    def entry(key: str, column: int | None = None, source: dict = described) -> dict:
+        summary = summary_of(source[key], column)
         return {"difference": summary.pop("value"), **summary}
 
     result = {"folds": ev.folds}
@@ -238,7 +271,15 @@ def comparison(ev: Evaluation, described: dict) -> dict:
     result["by_language"] = [{"language": language, **entry("recall", i)} for i, language in enumerate(ev.categories)]
     result["by_length"] = [{"length": label, **entry("length", i)}
                            for i, (_, _, label) in enumerate(length_buckets(ev.params["length_buckets"]))]
+    if versus:
+        result["vs_baseline"] = [{"model": m, "score": key, **entry("test", SCORES.index(key), versus[m])}
+                                 for m in versus for key in SCORES[:3]]
     return result
+
+
+def load_baseline(directory: Path, folds: list[int], categories: list[str]) -> dict:
+    return {fold: baseline_predictor(tfidf.load(Path(directory) / f"{fold_name(fold)}.pt", categories))
+            for fold in folds}
 
 
 def load_fold_models(directory: Path, folds: list[int], categories: list[str]) -> tuple[str, dict]:
@@ -279,27 +320,38 @@ def check_params(params: dict) -> dict:
 
 
 def run(params: dict, prepared: Path, model_dirs: list[Path], metrics_paths: list[Path], compare_path: Path,
-        plot_dirs: dict[str, Path]) -> dict[str, dict]:
-    """The whole stage, for a baseline and a challenger model. Every model is evaluated
-    before anything is written. Returns {model name: metrics}."""
+        plot_dirs: dict[str, Path], references: dict[str, Path] | None = None) -> dict[str, dict]:
+    """The whole stage, for a baseline and a challenger seed cell, and with `references`
+    ({"baseline_models", "baseline_metrics", "majority_metrics"}) the n-gram baseline and the
+    majority class as reference rows. Everything is evaluated before anything is written.
+    Returns {model name: metrics}."""
     if len(model_dirs) != 2 or len(metrics_paths) != 2:
         raise ProjectError("evaluate compares two models: give two model folders and two metrics files")
+    references = references or {}
     torch.set_num_threads(params["threads"])
-    ev = Evaluation(prepared, common_folds(prepared, model_dirs), params)
+    baseline_dir = [references["baseline_models"]] if "baseline_models" in references else []
+    ev = Evaluation(prepared, common_folds(prepared, model_dirs + baseline_dir), params)
     stats = {}
     for directory in model_dirs:
-        name, fold_models = load_fold_models(directory, ev.folds, ev.categories)
+        name, cells = load_fold_models(directory, ev.folds, ev.categories)
         if name in stats:
             raise ProjectError(f"{directory} holds a second {name} model; pass one folder per cell")
-        stats[name] = ev.statistics(fold_models)
-    described = describe_everything(ev, stats)
-    outputs = {m: model_outputs(ev, stats[m], {key: d for (owner, key), d in described.items() if owner == m})
-               for m in stats}
-    compared = comparison(ev, {key: d for (owner, key), d in described.items() if owner == "compare"})
+        stats[name] = ev.cell_statistics(cells)
+    reference_stats = {}
+    if baseline_dir:
+        reference_stats["baseline"] = ev.statistics(load_baseline(baseline_dir[0], ev.folds, ev.categories))
+    if "majority_metrics" in references:
+        reference_stats["majority"] = ev.statistics(ev.majority_predictors())
+    described = describe_everything(ev, stats, reference_stats)
+    owned = {owner: {key: d for (o, key), d in described.items() if o == owner} for owner, _ in described}
+    outputs = {m: model_outputs(ev, stats[m], owned[m]) for m in stats}
+    compared = comparison(ev, owned["compare"], {m: owned[f"vs_baseline:{m}"] for m in stats if baseline_dir})
     for (name, (metrics, *plots)), metrics_path in zip(outputs.items(), metrics_paths):
         write_json(metrics_path, metrics)
         for kind, frame in zip(("confusion", "length", "gradients"), plots):
             write_csv(plot_dirs[kind] / f"{name}.csv", frame)
+    for name in reference_stats:
+        write_json(references[f"{name}_metrics"], reference_metrics(ev, owned[name]))
     write_json(compare_path, compared)
     return {name: metrics for name, (metrics, *_) in outputs.items()}
 
@@ -312,12 +364,21 @@ def main(argv):
                         "folders of fold-<i>.pt model files")
     parser.add_argument("--metrics", type=Path, nargs=2, required=True, help="one metrics file per model")
     parser.add_argument("--compare", type=Path, required=True, help="where to write challenger − baseline (JSON)")
+    parser.add_argument("--baseline", type=Path, help="the n-gram baseline's folder of fold-<i>.pt files")
+    parser.add_argument("--baseline-metrics", type=Path, help="where to write the n-gram baseline's metrics")
+    parser.add_argument("--majority-metrics", type=Path, help="where to write the majority class's metrics")
     for kind in ("confusion", "length", "gradients"):
         parser.add_argument(f"--{kind}", type=Path, required=True, help=f"folder for the {kind} plot data")
     args = parser.parse_args(argv)
+    if (args.baseline is None) != (args.baseline_metrics is None):
+        parser.error("--baseline and --baseline-metrics go together")
     params = check_params(load_params("evaluate"))
     plot_dirs = {"confusion": args.confusion, "length": args.length, "gradients": args.gradients}
-    for name, metrics in run(params, args.prepared, args.models, args.metrics, args.compare, plot_dirs).items():
+    references = {key: value for key, value in (("baseline_models", args.baseline),
+                                                ("baseline_metrics", args.baseline_metrics),
+                                                ("majority_metrics", args.majority_metrics)) if value is not None}
+    for name, metrics in run(params, args.prepared, args.models, args.metrics, args.compare, plot_dirs,
+                             references).items():
         train, test = metrics["train"]["balanced_accuracy"], metrics["test"]["balanced_accuracy"]
         print(f"evaluate {name} (folds {metrics['folds']}): balanced accuracy, train {train['value']:.3f}, "
               f"test {test['value']:.3f} [{test['low']:.3f}, {test['high']:.3f}]")

@@ -1,7 +1,8 @@
 """The model-file format, in one place for saving and loading.
 
-A model file is a `torch.save` archive of a plain dict (loadable with weights_only=True):
-{"model": "rnn"|"lstm", "state_dict", "categories", "alphabet", "hidden_size"}.
+A model file is a `torch.save` archive of a plain dict (loadable with weights_only=True, so
+no code can ride along): for a seed cell {"model": "rnn"|"lstm", "state_dict", "categories",
+"alphabet", "hidden_size"}; the baseline's keys are in stages/tfidf.py.
 """
 import io
 from pathlib import Path
@@ -17,14 +18,17 @@ KEYS = {"model", "state_dict", "categories", "alphabet", "hidden_size"}
 
 
 def save(path: Path, model_name: str, model: models.SeedCell, categories: list[str]) -> None:
-    payload = {"model": model_name, "state_dict": model.state_dict(), "categories": categories,
-               "alphabet": ALPHABET, "hidden_size": model.hidden_size}
+    save_payload(path, {"model": model_name, "state_dict": model.state_dict(), "categories": categories,
+                        "alphabet": ALPHABET, "hidden_size": model.hidden_size})
+
+
+def save_payload(path: Path, payload: dict) -> None:
     buffer = io.BytesIO()  # an in-memory archive has a fixed internal name: byte-identical files
     torch.save(payload, buffer)
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def read_payload(path: Path) -> dict:
+def read_payload(path: Path, keys: set[str] = KEYS) -> dict:
     path = Path(path)
     if not path.exists():
         raise ProjectError(f"model file {path} not found; run 'dvc repro' first")
@@ -33,8 +37,8 @@ def read_payload(path: Path) -> dict:
     except Exception as error:  # torch raises many types for a damaged archive
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ProjectError(f"corrupt model file {path}: {reason}") from None
-    if not isinstance(payload, dict) or not KEYS <= set(payload):
-        raise ProjectError(f"corrupt model file {path}: expected keys {sorted(KEYS)}")
+    if not isinstance(payload, dict) or not keys <= set(payload):
+        raise ProjectError(f"corrupt model file {path}: expected keys {sorted(keys)}")
     return payload
 
 

@@ -21,6 +21,9 @@ class SeedCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
+        # Dropout on the hidden state read at the last letter, in training mode only: a plain
+        # float, not a layer, so the printout and state_dict stay the seed's.
+        self.hidden_dropout = 0.0
 
     def _input_half(self, layer: nn.Linear) -> torch.Tensor:
         """The weights that multiply one_hot(letter), as a [letters, out] lookup table."""
@@ -34,6 +37,8 @@ class SeedCell(nn.Module):
         """Log-probabilities [B, outputs] for padded letters [T, B] of names with `lengths`."""
         batch = torch.arange(letters.shape[1])
         hidden = self.hidden_before_last(letters, lengths)
+        if self.training and self.hidden_dropout > 0:
+            hidden = F.dropout(hidden, self.hidden_dropout, training=True)
         last = letters[lengths - 1, batch]
         from_letter = self.i2o.bias + F.embedding(last, self._input_half(self.i2o))
         logits = torch.addmm(from_letter, hidden, self._hidden_half(self.i2o).t())

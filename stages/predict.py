@@ -1,6 +1,6 @@
 """predict: the languages a trained cell gives a surname, top-K with probabilities.
 
-    python -m stages.predict [--model lstm|rnn] [--model-path PATH] [--top K] [--json] NAME ...
+    python -m stages.predict [--model lstm|rnn|baseline] [--model-path PATH] [--top K] [--json] NAME ...
     echo Nguyen | python -m stages.predict        # names from stdin, one per line
 
 The prediction averages the probabilities of the cell's fold models (an ensemble): the
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from stages import dvc_yaml, model_file, models
+from stages import dvc_yaml, model_file, models, tfidf
 from stages.alphabet import ALPHABET, encode, fold
 from stages.errors import ProjectError, cli
 
 
-def predict(cells: list, categories: list[str], names: list[str], top: int) -> list[dict]:
+def predict(predictors: list, categories: list[str], names: list[str], top: int) -> list[dict]:
     """For each name: {"name", "folded", "predictions": [{language, probability}]} or {"name", "error"},
-    from the mean of the cells' probabilities."""
+    from the mean of the predictors' probabilities (each a function of folded names)."""
     results = [{"name": name, "folded": fold(name)} for name in names]
     usable = [r for r in results if r["folded"]]
     for r in results:
@@ -33,8 +33,8 @@ def predict(cells: list, categories: list[str], names: list[str], top: int) -> l
             r["error"] = f"{r['name']!r} has no usable letters (the model reads only {ALPHABET!r})"
     if usable:
         with torch.no_grad():
-            letters, lengths = encode([r["folded"] for r in usable])
-            probabilities = torch.stack([cell(letters, lengths).exp() for cell in cells]).mean(0)
+            folded = [r["folded"] for r in usable]
+            probabilities = torch.stack([predictor(folded).exp() for predictor in predictors]).mean(0)
         values, indices = probabilities.topk(min(top, len(categories)), dim=1)
         for r, row_values, row_indices in zip(usable, values.tolist(), indices.tolist()):
             r["predictions"] = [{"language": categories[i], "probability": round(p, 4)}
@@ -42,27 +42,40 @@ def predict(cells: list, categories: list[str], names: list[str], top: int) -> l
     return results
 
 
+MODELS = (*models.CELLS, "baseline")
+
+
 def trained_models(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
-    """The folder of fold models that dvc.yaml's train_<model> stage writes: its one cached out."""
-    (path,) = dvc_yaml.cached_outs(f"train_{model}", dvc_file)
+    """The folder of fold models that dvc.yaml's train_<model> (or baseline) stage writes: its
+    one cached out."""
+    (path,) = dvc_yaml.cached_outs("baseline" if model == "baseline" else f"train_{model}", dvc_file)
     return Path(path)
 
 
+def load_predictor(path: Path):
+    """(model name, a function of folded names -> log-probabilities, languages) of one model file."""
+    if model_file.read_payload(path, {"model"})["model"] == "baseline":
+        baseline = tfidf.load(path)
+        return "baseline", baseline.log_probs, baseline.categories
+    name, cell, categories = model_file.load(path)
+    return name, lambda names: cell(*encode(names)), categories
+
+
 def load_cells(path: Path, model: str) -> tuple[list, list[str]]:
-    """(the fold models of `model` in a folder, or the one in a file, their languages)."""
+    """(the fold models of `model` in a folder, or the one in a file, as predictors; their languages)."""
     files = sorted(path.glob("fold-*.pt")) if path.is_dir() else [path]
     if not files:
         raise ProjectError(f"no fold-<i>.pt model files in {path}; run 'dvc repro' first")
-    cells, languages = [], set()
+    predictors, languages = [], set()
     for file in files:
-        name, cell, categories = model_file.load(file)
+        name, predictor, categories = load_predictor(file)
         if name != model:
             raise ProjectError(f"{file} holds a {name} model, not {model}; pass --model {name} or another path")
-        cells.append(cell)
+        predictors.append(predictor)
         languages.add(tuple(categories))
     if len(languages) != 1:
         raise ProjectError(f"the model files in {path} were trained on different languages; re-run 'dvc repro'")
-    return cells, list(languages.pop())
+    return predictors, list(languages.pop())
 
 
 def read_names(argv_names: list[str]) -> list[str]:
@@ -75,7 +88,7 @@ def read_names(argv_names: list[str]) -> list[str]:
 def main(argv):
     parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
-    parser.add_argument("--model", choices=sorted(models.CELLS), default="lstm")
+    parser.add_argument("--model", choices=MODELS, default="lstm")
     parser.add_argument("--model-path", type=Path,
                         help="a folder of fold-<i>.pt files or one model file (default: the train_<model> stage's)")
     parser.add_argument("--top", type=int, default=3, help="how many languages to show (default 3)")

@@ -28,6 +28,7 @@ from stages.params import check_number, read_params  # noqa: E402
 BASE, CHALLENGER = "rnn", "lstm"  # the comparison the report is about
 COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red")  # models in the order given
 PLOT_KINDS = ("curves", "confusion", "length", "gradients")
+REFERENCE_LABELS = {"baseline": "n-gram baseline", "majority": "majority class"}
 SCORE_NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1"}
 
 
@@ -58,7 +59,7 @@ class Figures:
 
     @staticmethod
     def label(model: str) -> str:
-        return model.upper()
+        return REFERENCE_LABELS.get(model, model.upper())
 
     def save(self, figure, name: str) -> str:
         """Render to memory, then write atomically, like every other output."""
@@ -116,8 +117,9 @@ def confusion_figure(fig: Figures, model: str, confusion: pd.DataFrame, language
     return fig.save(figure, f"confusion_{model}.png")
 
 
-def recall_figure(fig: Figures, recall: dict, languages: list[str]) -> str:
-    """Per-language held-out recall with its 95 % interval as an error bar."""
+def recall_figure(fig: Figures, recall: dict, languages: list[str], reference: list[dict] | None = None) -> str:
+    """Per-language held-out recall with its 95 % interval as an error bar; the n-gram
+    baseline's recall, when given, as a black mark per language."""
     figure, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / len(fig.models)
     for i, m in enumerate(fig.models):
@@ -128,6 +130,10 @@ def recall_figure(fig: Figures, recall: dict, languages: list[str]) -> str:
                   [rows[lang]["high"] - v for v, lang in zip(values, languages)]]
         axis.bar([k + offset for k in range(len(languages))], values, width, yerr=errors, capsize=2,
                  color=fig.color[m], label=fig.label(m))
+    if reference:
+        rows = {row["language"]: row["value"] for row in reference}
+        axis.scatter(range(len(languages)), [rows[lang] for lang in languages], marker="_", s=300, color="black",
+                     zorder=3, label=Figures.label("baseline"))
     axis.set_xticks(range(len(languages)), languages, rotation=60, ha="right")
     axis.set(ylabel="recall", title="Per-language recall, held out (95 % intervals)", ylim=(0, 1))
     axis.legend()
@@ -162,6 +168,13 @@ def setup_table(params: dict, data: dict, models: list[str], folds: list[int]) -
               f"languages), in {data['folds']} folds by distinct name, stratified by language (test rows per fold: "
               f"{sizes}). Fold i's models (seed + i) train on the other folds' names less a val share, and are "
               f"tested on fold i's names. Results below pool folds {', '.join(map(str, folds))}."]
+    if "baseline" in params:
+        b = params["baseline"]
+        lines += ["", f"Reference rows: an n-gram baseline (scikit-learn: TF-IDF of character {b['ngram_range'][0]}–"
+                  f"{b['ngram_range'][1]}-grams within words, sublinear tf; logistic regression, C = {b['C']}, class "
+                  f"weights {b['class_weight']}; settings chosen on fold 0's val names, never the test names), "
+                  "trained and tested on the same folds as the cells, and the majority class of each fold's "
+                  "training names."]
     return "\n".join(lines)
 
 
@@ -171,6 +184,7 @@ def with_interval(summary: dict) -> str:
 
 
 def results_table(metrics: dict, seed_figures: dict) -> str:
+    """One row per model and protocol (the reference rows last), value ± interval half-width."""
     lines = ["| model | protocol | accuracy | balanced accuracy | macro F1 | loss (NLL) | seed report |",
              "|---|---|---|---|---|---|---|"]
     for m in metrics:
@@ -207,7 +221,29 @@ def names_by_sign(entries: list[dict], key: str) -> tuple[list[str], list[str]]:
     return ([e[key] for e in entries if e["low"] > 0], [e[key] for e in entries if e["high"] < 0])
 
 
-def findings(metrics: dict, compare: dict) -> str:
+def baseline_findings(compare: dict, references: dict) -> list[str]:
+    """Each seed cell against the n-gram baseline on held-out names, and the stretch goal."""
+    if "vs_baseline" not in compare:
+        return []
+    out = []
+    for m in (BASE, CHALLENGER):
+        parts = [f"{SCORE_NAMES[e['score']]} {difference_words(e, e['score'])}"
+                 for e in compare["vs_baseline"] if e["model"] == m]
+        out.append(f"- **Against the n-gram baseline** (held-out names, {Figures.label(m)} − baseline): the "
+                   f"{Figures.label(m)}'s " + "; ".join(parts) + ".")
+    lstm = {e["score"]: e for e in compare["vs_baseline"] if e["model"] == CHALLENGER}
+    matched = all(lstm[key]["high"] >= 0 for key in ("balanced_accuracy", "macro_f1"))
+    verdict = "matches or beats" if matched else "does **not** match"
+    out.append(f"- Goal check: the seed LSTM {verdict} the class-balanced n-gram baseline on held-out balanced "
+               "accuracy and macro F1 (matching = the baseline is not ahead beyond the interval).")
+    if "majority" in references:
+        majority = references["majority"]["test"]
+        out.append(f"- For scale, the majority class scores {with_interval(majority['accuracy'])} accuracy and "
+                   f"{with_interval(majority['balanced_accuracy'])} balanced accuracy on held-out names.")
+    return out
+
+
+def findings(metrics: dict, compare: dict, references: dict | None = None) -> str:
     base, challenger = Figures.label(BASE), Figures.label(CHALLENGER)
     out = [f"Differences are {challenger} − {base} on the same names, with a paired bootstrap 95 % interval."]
     for protocol, what in (("test", "held-out names"), ("train", "in-sample, training names")):
@@ -254,7 +290,7 @@ def findings(metrics: dict, compare: dict) -> str:
     else:
         line += "No difference between the two is measurable with this data."
     out.append(line)
-    return "\n".join(out)
+    return "\n".join(out + baseline_findings(compare, references or {}))
 
 
 def check_params(params: dict) -> dict:
@@ -286,11 +322,12 @@ def read_metrics(paths: list[Path]) -> dict[str, dict]:
 
 
 def write_report(all_params: dict, data_metrics: Path, metrics_paths: list[Path], compare_path: Path,
-                 plot_dirs: dict[str, Path], out: Path) -> str:
+                 plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path] = ()) -> str:
     """The whole stage: every figure, then report.md. Returns the text."""
     params = check_params(all_params["report"])
     data = read_json(data_metrics)
     metrics = read_metrics(metrics_paths)
+    references = {Path(path).stem: read_json(path) for path in reference_paths}
     compare = read_json(compare_path)
     fig = Figures(out, params["dpi"], list(metrics))
     plots = {kind: {m: read_csv(Path(plot_dirs[kind]) / f"{m}.csv") for m in metrics}
@@ -299,7 +336,8 @@ def write_report(all_params: dict, data_metrics: Path, metrics_paths: list[Path]
     languages = [row["language"] for row in metrics[CHALLENGER]["test_recall"]]
     loss_png, accuracy_png = curve_figures(fig, curves)
     confusion_png = {m: confusion_figure(fig, m, plots["confusion"][m], languages) for m in metrics}
-    recall_png = recall_figure(fig, {m: metrics[m]["test_recall"] for m in metrics}, languages)
+    recall_png = recall_figure(fig, {m: metrics[m]["test_recall"] for m in metrics}, languages,
+                               references.get("baseline", {}).get("test_recall"))
     length_png = band_lines(fig, plots["length"], "length", "accuracy", "length.png", ylim=(0, 1),
                             xlabel="name length (letters)", ylabel="accuracy",
                             title="Accuracy by name length, held out (95 % intervals)")
@@ -330,14 +368,14 @@ pooled over the folds, with a 95 % interval from a percentile bootstrap over nam
 
 Value ± half-width of the 95 % interval.
 
-{results_table(metrics, params["seed_figures"])}
+{results_table({**metrics, **references}, params["seed_figures"])}
 
 The seed report's figures are in-sample accuracies on names drawn the seed's way
 (a random language, then a random name), so they compare with our **train** protocol.
 
 ## What the measurements say
 
-{findings(metrics, compare)}
+{findings(metrics, compare, references)}
 
 ## Figures
 
@@ -354,6 +392,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-metrics", type=Path, help="the prepare stage's data counts (JSON)")
     parser.add_argument("--metrics", type=Path, nargs="+", help="one <model>.json per model")
     parser.add_argument("--compare", type=Path, help="the paired comparison (JSON)")
+    parser.add_argument("--references", type=Path, nargs="*", default=[],
+                        help="reference rows: baseline.json, majority.json")
     parser.add_argument("--curves", type=Path, help="folder of <model>/fold-<i>.csv training curves")
     for kind in PLOT_KINDS[1:]:
         parser.add_argument(f"--{kind}", type=Path, help=f"folder of <model>.csv {kind} plot data")
@@ -373,8 +413,10 @@ def main(argv):
         print(summary(read_metrics(args.metrics), args.out))
         return
     plot_dirs = {kind: getattr(args, kind) for kind in PLOT_KINDS}
-    all_params = read_params(sections=["report", "evaluate"] + [f"train_{Path(m).stem}" for m in args.metrics])
-    text = write_report(all_params, args.data_metrics, args.metrics, args.compare, plot_dirs, args.out)
+    sections = ["report", "evaluate"] + ["baseline"] * bool(args.references)
+    all_params = read_params(sections=sections + [f"train_{Path(m).stem}" for m in args.metrics])
+    text = write_report(all_params, args.data_metrics, args.metrics, args.compare, plot_dirs, args.out,
+                        args.references)
     print(f"report: {args.out / 'report.md'} with {text.count('](')} figures")
 
 

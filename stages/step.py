@@ -19,10 +19,12 @@ def check_loss(loss: float, step: int, section: str, where: str = "") -> None:
                            f"lower {section}.lr (e.g. to 0.001) or set {section}.grad_clip (e.g. 1.0)")
 
 
-def optimizer_step(model, optimizer, batch, grad_clip: float, step: int, section: str, where: str = "") -> float:
-    """One minibatch update; the loss is checked before it can touch the weights."""
+def optimizer_step(model, optimizer, batch, grad_clip: float, step: int, section: str, where: str = "",
+                   loss_weights: torch.Tensor | None = None) -> float:
+    """One minibatch update; the loss (class-weighted NLL with `loss_weights`) is checked
+    before it can touch the weights."""
     letters, lengths, targets = batch
-    loss = F.nll_loss(model(letters, lengths), targets)
+    loss = F.nll_loss(model(letters, lengths), targets, weight=loss_weights)
     check_loss(loss.item(), step, section, where)
     optimizer.zero_grad()
     loss.backward()

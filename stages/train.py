@@ -10,10 +10,9 @@ Folds run in `processes` worker processes of `threads` torch threads each. Param
 output, so equal params give equal files.
 """
 import argparse
-import multiprocessing
+import copy
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -27,9 +26,11 @@ from stages.errors import ProjectError, cli
 from stages.params import check_choice, check_number, load_params
 from stages.scores import score_log_probs
 from stages.step import OPTIMIZERS, optimizer_step
+from stages.workers import run_jobs
 
 CURVE_COLUMNS = ["step", "samples_seen", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy"]
 FINAL_KEYS = ("val_loss", "val_accuracy", "val_balanced_accuracy")
+LOSS_WEIGHTS = ("none", "balanced")
 
 
 def check_params(params: dict, section: str) -> dict:
@@ -49,12 +50,43 @@ def check_params(params: dict, section: str) -> dict:
     if not isinstance(folds, list) or not folds or len(set(folds)) != len(folds) \
             or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in folds):
         raise ProjectError(f"invalid param {section}.folds={folds!r}: expected a list of distinct fold numbers")
+    check_choice(params, "loss_weights", LOSS_WEIGHTS, section)
+    check_number(params, "weight_decay", float, 0, section=section)
+    check_choice(params, "keep", ("final", "best"), section)
+    check_choice(params, "select_by", ("balanced_accuracy", "macro_f1", "accuracy"), section)
+    check_choice(params, "lr_schedule", ("none", "cosine"), section)
+    check_number(params, "dropout", float, 0, 0.9, section=section)
     return params
 
 
+def class_weights(encoded: Encoded) -> torch.Tensor:
+    """Balanced NLL weights, n_rows / (n_classes * rows of the class), as scikit-learn's "balanced"."""
+    counts = torch.bincount(encoded.targets, minlength=encoded.n_classes).float()
+    return len(encoded) / (encoded.n_classes * counts.clamp(min=1))
+
+
+def make_optimizer(params: dict, model: models.SeedCell) -> torch.optim.Optimizer:
+    """The params' optimizer; Adam with weight decay is AdamW (decoupled decay)."""
+    if params["weight_decay"] > 0:
+        kind = torch.optim.AdamW if params["optimizer"] == "adam" else OPTIMIZERS[params["optimizer"]]
+        return kind(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    return OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+
+
+def make_schedule(params: dict, optimizer: torch.optim.Optimizer):
+    """A cosine decay of the lr to 0 over the run, or None."""
+    if params["lr_schedule"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params["iterations"])
+    return None
+
+
 def validate(model: models.SeedCell, encoded: Encoded) -> dict[str, float]:
-    """Scores and mean NLL over a whole encoded split."""
-    return score_log_probs(predict_log_probs(model, encoded), encoded.targets)
+    """Scores and mean NLL over a whole encoded split (in eval mode: no dropout)."""
+    model.eval()
+    try:
+        return score_log_probs(predict_log_probs(model, encoded), encoded.targets)
+    finally:
+        model.train()
 
 
 def curve_row(step: int, batch_size: int, train_losses: list[float], val: dict) -> dict:
@@ -63,25 +95,37 @@ def curve_row(step: int, batch_size: int, train_losses: list[float], val: dict) 
 
 
 def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, where: str = ""):
-    """Train one cell; return (model, curve rows, seconds spent in optimizer steps). `where`
-    (e.g. " fold 2") says in errors which run failed."""
+    """Train one cell; return (model, curve rows, seconds spent in optimizer steps, the step
+    whose weights are kept). `where` (e.g. " fold 2") says in errors which run failed."""
     section = f"train_{model_name}"
     torch.manual_seed(params["seed"])
     torch.set_num_threads(params["threads"])
     model = models.build(model_name, N_LETTERS, params["hidden_size"], train_set.n_classes)
-    optimizer = OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+    model.hidden_dropout = params["dropout"]
+    optimizer, weights = make_optimizer(params, model), None
+    schedule = make_schedule(params, optimizer)
+    if params["loss_weights"] == "balanced":
+        weights = class_weights(train_set)
     sampler = Sampler(train_set, params["sampler"], torch.Generator().manual_seed(params["seed"]))
     iterations, batch_size = params["iterations"], params["batch_size"]
-    curves, losses, train_seconds = [], [], 0.0
+    curves, losses, train_seconds, best = [], [], 0.0, None
     for step in range(1, iterations + 1):
         started = time.perf_counter()
         batch = train_set.batch(sampler.draw(batch_size))
-        losses.append(optimizer_step(model, optimizer, batch, params["grad_clip"], step, section, where))
+        losses.append(optimizer_step(model, optimizer, batch, params["grad_clip"], step, section, where, weights))
+        if schedule is not None:
+            schedule.step()
         train_seconds += time.perf_counter() - started
         if step % params["eval_every"] == 0 or step == iterations:
-            curves.append(curve_row(step, batch_size, losses, validate(model, val_set)))
+            val = validate(model, val_set)
+            curves.append(curve_row(step, batch_size, losses, val))
             losses = []
-    return model, curves, train_seconds
+            if params["keep"] == "best" and (best is None or val[params["select_by"]] > best[0]):
+                best = (val[params["select_by"]], step, copy.deepcopy(model.state_dict()))
+    if best is None:
+        return model, curves, train_seconds, iterations
+    model.load_state_dict(best[2])
+    return model, curves, train_seconds, best[1]
 
 
 def train_fold(model_name: str, params: dict, fold: int, fold_dir: Path, categories: list[str],
@@ -89,23 +133,26 @@ def train_fold(model_name: str, params: dict, fold: int, fold_dir: Path, categor
     """One fold, start to finish (run in a worker process): its model file, curves and summary."""
     section = f"train_{model_name}"
     encoded = read_encoded(fold_dir, ("train", "val"), categories)
-    model, curves, seconds = train(model_name, {**params, "seed": params["seed"] + fold}, encoded["train"],
-                                   encoded["val"], f" fold {fold}")
+    model, curves, seconds, kept = train(model_name, {**params, "seed": params["seed"] + fold}, encoded["train"],
+                                         encoded["val"], f" fold {fold}")
     model_file.save(model_path, model_name, model, categories)
     write_csv(curves_path, pd.DataFrame(curves, columns=CURVE_COLUMNS))
-    summary = {"fold": fold, **summarise(curves)}
+    summary = {"fold": fold, **summarise(curves, kept)}
     print(f"{section} fold {fold}: final val accuracy {summary['final']['val_accuracy']:.3f}, balanced "
           f"{summary['final']['val_balanced_accuracy']:.3f} "
           f"({params['iterations'] * params['batch_size'] / seconds:,.0f} samples/s)", flush=True)
     return summary
 
 
-def summarise(curves: list[dict]) -> dict:
-    """One fold's final and best validation: deterministic for equal params (timings are only logged)."""
+def summarise(curves: list[dict], kept_step: int) -> dict:
+    """One fold's final, best and kept validation: deterministic for equal params (timings
+    are only logged). `kept` is the checkpoint saved (the final one unless keep: best)."""
     final = curves[-1]
     best = max(curves, key=lambda row: row["val_balanced_accuracy"])  # the first of equals
+    kept = next(row for row in curves if row["step"] == kept_step)
     return {"final": {k: round(final[k], 6) for k in FINAL_KEYS},
-            "best": {k: round(best[k], 6) for k in ("step", *FINAL_KEYS)}}
+            "best": {k: round(best[k], 6) for k in ("step", *FINAL_KEYS)},
+            "kept": {k: round(kept[k], 6) for k in ("step", *FINAL_KEYS)}}
 
 
 def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_dir: Path,
@@ -125,7 +172,7 @@ def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_
         folds = run_jobs(train_fold, jobs, params["processes"])
         write_csv(curve_stage / "mean.csv", mean_curve([pd.read_csv(job[-1]) for job in jobs]))
     summary = {"iterations": params["iterations"], "samples_seen": params["iterations"] * params["batch_size"],
-               "final_mean": {k: round(statistics.fmean(f["final"][k] for f in folds), 6) for k in FINAL_KEYS},
+               "kept_mean": {k: round(statistics.fmean(f["kept"][k] for f in folds), 6) for k in FINAL_KEYS},
                "folds": folds}  # a list: in the file, not in `dvc exp show`'s columns
     write_json(summary_path, summary)
     return summary
@@ -139,17 +186,6 @@ def mean_curve(curves: list[pd.DataFrame]) -> pd.DataFrame:
     for column in ("val_accuracy", "val_balanced_accuracy"):
         mean[f"{column}_min"], mean[f"{column}_max"] = stacked[column].min(), stacked[column].max()
     return mean.reset_index()
-
-
-def run_jobs(function, jobs: list[tuple], processes: int) -> list:
-    """function(*job) for each job, in order; in `processes` fresh worker processes when > 1.
-    Workers are spawned, not forked: a fork of a process that has started OpenMP threads
-    can hang."""
-    if processes == 1 or len(jobs) == 1:
-        return [function(*job) for job in jobs]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=context) as pool:
-        return [future.result() for future in [pool.submit(function, *job) for job in jobs]]
 
 
 @cli
@@ -166,8 +202,8 @@ def main(argv):
     section = f"train_{args.model}"
     params = check_params(load_params(section), section)
     summary = run(args.model, params, args.prepared, args.models_dir, args.curves_dir, args.summary)
-    print(f"{section}: {len(summary['folds'])} folds, mean final val balanced accuracy "
-          f"{summary['final_mean']['val_balanced_accuracy']:.3f}")
+    print(f"{section}: {len(summary['folds'])} folds, mean val balanced accuracy of the kept checkpoints "
+          f"{summary['kept_mean']['val_balanced_accuracy']:.3f}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ E2E_TRAIN = {"iterations": 30, "eval_every": 10, "batch_size": 32}
 OUTPUTS = ["data/raw/names", *[f"data/prepared/fold-{i}/{s}.csv" for i in range(5) for s in ("train", "val", "test")],
            *[f"models/{m}/fold-{i}.pt" for m in ("rnn", "lstm") for i in range(5)],
            "metrics/data.json", "metrics/train_rnn.json", "metrics/train_lstm.json", "metrics/rnn.json",
-           "metrics/lstm.json", "metrics/compare.json", "plots/curves/rnn/fold-4.csv", "plots/curves/lstm/mean.csv",
+           "metrics/lstm.json", "metrics/compare.json", "metrics/baseline.json", "metrics/majority.json",
+           *[f"models/baseline/fold-{i}.pt" for i in range(5)], "plots/curves/rnn/fold-4.csv",
+           "plots/curves/lstm/mean.csv",
            "plots/confusion/lstm.csv", "plots/length/rnn.csv", "plots/gradients/lstm.csv", "report/report.md",
            "report/gradients.png"]
 
@@ -82,7 +84,7 @@ def clone(tmp_path_factory, names_dir) -> Clone:
 
 def test_repro_produces_every_output_and_is_then_up_to_date(clone):
     output = clone.run("dvc", "repro")
-    assert ran_stages(output) == {"prepare", "train_rnn", "train_lstm", "evaluate", "report"}
+    assert ran_stages(output) == {"prepare", "train_rnn", "train_lstm", "baseline", "evaluate", "report"}
     for out in OUTPUTS:
         assert (clone.path / out).exists(), out
     assert "up to date" in clone.run("dvc", "status")

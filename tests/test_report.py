@@ -22,6 +22,11 @@ def test_report_numbers_come_from_the_metrics(small_run):
     compare = json.loads((small_run / "metrics/compare.json").read_text())
     assert report.interval(compare["test"]["accuracy"]) in text
     assert "| RNN | test: held-out names |" in text and "≈60 %" in text and "folds 0, 1" in text
+    for reference in ("baseline", "majority"):
+        metrics = json.loads((small_run / f"metrics/{reference}.json").read_text())
+        label, accuracy = report.Figures.label(reference), report.with_interval(metrics["test"]["accuracy"])
+        assert f"| {label} | test: held-out names | {accuracy}" in text
+    assert "**Against the n-gram baseline**" in text and "Goal check: the seed LSTM" in text
 
 
 def entry(difference, low, high):
@@ -84,7 +89,8 @@ def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, capsys):
 
 def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path, capsys):
     plots = [arg for kind in report.PLOT_KINDS for arg in (f"--{kind}", str(small_run / "plots" / kind))]
-    common = ["--data-metrics", "metrics/data.json", "--compare", "metrics/compare.json", *plots]
+    common = ["--data-metrics", "metrics/data.json", "--compare", "metrics/compare.json", *plots,
+              "--references", "metrics/baseline.json", "metrics/majority.json"]
     with inside(small_run):
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "metrics/lstm.json",
                          "--out", str(tmp_path / "r")) == 0

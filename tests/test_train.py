@@ -7,12 +7,15 @@ import torch
 import yaml
 
 from stages import train
+from stages.alphabet import encode
 from stages.data import Encoded
 from stages.errors import ProjectError
 from tests.conftest import call_main, inside, make_project, small_params
 
 GOOD = {"hidden_size": 8, "optimizer": "adam", "lr": 0.01, "batch_size": 4, "iterations": 3, "eval_every": 1,
-        "sampler": "balanced", "grad_clip": 0, "seed": 0, "threads": 1, "folds": [0], "processes": 1}
+        "sampler": "balanced", "grad_clip": 0, "seed": 0, "threads": 1, "folds": [0], "processes": 1,
+        "loss_weights": "none", "weight_decay": 0.0, "keep": "final", "select_by": "balanced_accuracy",
+        "lr_schedule": "none", "dropout": 0.0}
 RNN_ARGS = ["rnn", "data/prepared", "models/rnn", "plots/curves/rnn", "metrics/train_rnn.json"]
 
 
@@ -20,6 +23,8 @@ RNN_ARGS = ["rnn", "data/prepared", "models/rnn", "plots/curves/rnn", "metrics/t
     ("lr", 0), ("lr", -0.1), ("batch_size", 0), ("iterations", 0), ("optimizer", "rmsprop"),
     ("sampler", "shuffled"), ("grad_clip", -1), ("hidden_size", 1.5), ("threads", 0), ("eval_every", "often"),
     ("folds", []), ("folds", [0, 0]), ("folds", [True]), ("folds", 0), ("processes", 0),
+    ("loss_weights", "inverse"), ("weight_decay", -1), ("keep", "last"), ("select_by", "loss"),
+    ("lr_schedule", "step"), ("dropout", 1.0),
 ])
 def test_invalid_params_are_refused(key, value):
     with pytest.raises(ProjectError, match=f"invalid param train_rnn.{key}="):
@@ -65,7 +70,7 @@ def test_folds_have_their_own_seed_and_the_mean_curve_averages_them(small_run):
 def test_summary_has_no_timings_so_equal_params_give_equal_files(small_run):
     summary = json.loads((small_run / "metrics/train_lstm.json").read_text())
     assert "seconds" not in json.dumps(summary) and [f["fold"] for f in summary["folds"]] == [0, 1]
-    assert summary["final_mean"]["val_accuracy"] == pytest.approx(
+    assert summary["kept_mean"]["val_accuracy"] == pytest.approx(
         sum(f["final"]["val_accuracy"] for f in summary["folds"]) / 2, abs=1e-6)
 
 
@@ -158,3 +163,76 @@ def test_model_file_loads_with_weights_only(small_run):
     payload = torch.load(small_run / "models/lstm/fold-0.pt", weights_only=True)
     assert payload["model"] == "lstm" and len(payload["categories"]) == 18
     assert set(payload["state_dict"]) >= {"i2i.weight", "i2f.weight", "i2c.weight", "i2g.weight", "i2o.weight"}
+
+
+def tiny_sets():
+    rows = [(f"{stem}{'x' * (i % 4)}", language) for i in range(12)
+            for stem, language in (("Abc", "A"), ("Qrs", "B"), ("Mno", "C"))]
+    rows += [("Zzyzx", "C")] * 2
+    encoded = Encoded(frame(rows), ["A", "B", "C"])
+    return encoded, encoded
+
+
+def random_set(seed: int, size: int = 60) -> Encoded:
+    """Random letters with random languages: val scores then wander, so best and last differ."""
+    generator = torch.Generator().manual_seed(seed)
+    letters = "abcdefghij"
+    rows = [("".join(letters[i] for i in torch.randint(10, (5,), generator=generator).tolist()),
+             "ABC"[int(torch.randint(3, (1,), generator=generator))]) for _ in range(size)]
+    return Encoded(frame(rows), ["A", "B", "C"])
+
+
+def test_keep_best_returns_the_best_val_weights_not_the_last():
+    train_set, val_set = random_set(1), random_set(2)
+    params = {**GOOD, "lr": 0.05, "iterations": 40, "eval_every": 2, "hidden_size": 16, "grad_clip": 1.0,
+              "keep": "best", "select_by": "accuracy"}
+    model, curves, _, kept = train.train("lstm", params, train_set, val_set)
+    scores = [row["val_accuracy"] for row in curves]
+    assert scores[-1] < max(scores)  # the last checkpoint is not the best: the test can tell them apart
+    assert kept == curves[scores.index(max(scores))]["step"]
+    assert train.validate(model, val_set)["accuracy"] == max(scores)
+    final, *_ = train.train("lstm", {**params, "keep": "final"}, train_set, val_set)
+    assert train.validate(final, val_set)["accuracy"] == scores[-1]
+
+
+def test_balanced_loss_weights_are_inverse_class_frequencies_and_reach_the_loss():
+    train_set, _ = tiny_sets()
+    weights = train.class_weights(train_set)
+    counts = torch.bincount(train_set.targets).float()
+    assert torch.allclose(weights * counts, torch.full((3,), len(train_set) / 3))
+    torch.manual_seed(0)
+    model = train.models.build("rnn", 57, 4, 3)
+    batch = train_set.batch(torch.arange(len(train_set)))
+    log_probs = model(*batch[:2]).detach()
+    picked = -log_probs[torch.arange(len(train_set)), batch[2]]
+    expected = (picked * weights[batch[2]]).sum() / weights[batch[2]].sum()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss = train.optimizer_step(model, optimizer, batch, 0, 1, "train_rnn", "", weights)
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_weight_decay_means_adamw_and_cosine_decays_the_lr_to_zero():
+    model = train.models.build("rnn", 57, 4, 3)
+    optimizer = train.make_optimizer({**GOOD, "weight_decay": 0.01}, model)
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert type(train.make_optimizer(GOOD, model)) is torch.optim.Adam
+    schedule = train.make_schedule({**GOOD, "lr_schedule": "cosine", "iterations": 10}, optimizer)
+    lrs = []
+    for _ in range(10):
+        optimizer.step()
+        schedule.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] == pytest.approx(0, abs=1e-12) and lrs[0] < GOOD["lr"]
+    assert train.make_schedule(GOOD, optimizer) is None
+
+
+def test_dropout_acts_in_training_only_and_leaves_the_seed_cell_as_it_was():
+    torch.manual_seed(0)
+    model = train.models.build("lstm", 57, 32, 3)
+    keys, printout = set(model.state_dict()), str(model)
+    model.hidden_dropout = 0.5
+    assert set(model.state_dict()) == keys and str(model) == printout
+    letters, lengths = encode(["Abcdef", "Qrs"])
+    assert not torch.equal(model(letters, lengths), model(letters, lengths))
+    model.eval()
+    assert torch.equal(model(letters, lengths), model(letters, lengths))

@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from stages import baseline, tfidf
+from stages.errors import ProjectError
+from tests.conftest import call_main, inside, small_params
+
+NAMES = ["Nguyen", "O'Brien", "De la Cruz", "Li", "Abbascia", "Ng", "Z", "Papadopoulos", "van  der Berg"]
+LANGUAGES = ["A", "B", "C", "A", "B", "C", "A", "B", "C"]
+
+
+@pytest.mark.parametrize("low, high", [(1, 3), (2, 5), (1, 1)])
+def test_ngrams_are_scikit_learns_char_wb(low, high):
+    analyzer = TfidfVectorizer(analyzer="char_wb", ngram_range=(low, high)).build_analyzer()
+    for name in NAMES:
+        assert tfidf.char_wb_ngrams(name, low, high) == analyzer(name), name
+
+
+@pytest.mark.parametrize("class_weight", ["none", "balanced"])
+def test_torch_inference_equals_scikit_learns_predict_proba(tmp_path, class_weight):
+    params = {**small_params()["baseline"], "class_weight": class_weight, "C": 3.0}
+    vectorizer, classifier = baseline.fit(params, NAMES, LANGUAGES)
+    tfidf.save(tmp_path / "fold-0.pt", vectorizer, classifier, ["A", "B", "C"])
+    model = tfidf.load(tmp_path / "fold-0.pt", ["A", "B", "C"])
+    unseen = ["Nguyenx", "Papadopoulou", "qq", "Li Li"]
+    expected = classifier.predict_proba(vectorizer.transform(unseen))
+    assert np.allclose(model.log_probs(unseen).exp().numpy(), expected, atol=1e-6)
+
+
+def test_the_model_file_loads_with_weights_only(tmp_path):
+    vectorizer, classifier = baseline.fit(small_params()["baseline"], NAMES, LANGUAGES)
+    tfidf.save(tmp_path / "fold-0.pt", vectorizer, classifier, ["A", "B", "C"])
+    payload = torch.load(tmp_path / "fold-0.pt", weights_only=True)
+    assert payload["model"] == "baseline" and set(payload) == tfidf.KEYS
+    with pytest.raises(ProjectError, match="trained on other languages"):
+        tfidf.load(tmp_path / "fold-0.pt", ["A", "B", "D"])
+
+
+@pytest.mark.parametrize("key, value", [("ngram_range", [3, 1]), ("ngram_range", [1, True]), ("C", 0),
+                                        ("class_weight", "auto"), ("max_iter", 0), ("processes", 0)])
+def test_invalid_params_are_refused(key, value):
+    with pytest.raises(ProjectError, match=f"invalid param baseline.{key}="):
+        baseline.check_params({**small_params()["baseline"], key: value})
+
+
+def test_every_fold_gets_a_model_that_beats_chance(small_run):
+    assert sorted(p.name for p in (small_run / "models/baseline").iterdir()) == [f"fold-{i}.pt" for i in range(5)]
+    metrics = json.loads((small_run / "metrics/baseline.json").read_text())
+    assert metrics["test"]["balanced_accuracy"]["value"] > 0.3 and len(metrics["test"]["accuracy"]["per_fold"]) == 2
+
+
+def test_choose_scores_candidates_on_val_names_only(small_run, monkeypatch, capsys):
+    monkeypatch.setattr(baseline, "CANDIDATES", {"ngram_range": [[1, 2]], "C": [1.0], "class_weight": ["balanced"]})
+    with inside(small_run):
+        assert call_main("baseline", "data/prepared", "--choose") == 0
+    out = capsys.readouterr().out
+    assert "[1, 2]   C=1.0   balanced  val accuracy" in out and "best by val balanced accuracy" in out

@@ -1,0 +1,135 @@
+"""make sweep: a queued DVC grid of training options per seed cell, selected on val names.
+
+1. Queues one `dvc exp run --queue` per cell: the model's defaults with one option changed
+   (the training options of params.yaml, hidden size, lr), training fold 0 only, and runs the
+   queue (`dvc queue start`, one job at a time: each job already uses both cores).
+2. Prints the cells' fold-0 **val** figures (the kept checkpoint's, `kept_mean` in
+   metrics/train_<model>.json) and picks the best cell per model by val balanced accuracy.
+3. Runs each picked cell on all folds (`dvc exp run -n best-<model>`) and prints its
+   **held-out** figures beside the n-gram baseline's.
+
+Test names never take part in the choice. Run after `make repro` from the project's root.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import yaml
+
+OPTIONS = {  # one factor at a time, from the defaults in params.yaml
+    "defaults": {},
+    "loss-balanced": {"loss_weights": "balanced"},
+    "loss-balanced-natural": {"loss_weights": "balanced", "sampler": "natural"},
+    "keep-best": {"keep": "best"},
+    "dropout-0.3": {"dropout": 0.3},
+    "weight-decay-0.01": {"weight_decay": 0.01},
+    "cosine": {"lr_schedule": "cosine"},
+    "hidden-64": {"hidden_size": 64},
+    "half-lr": {"lr": None},  # filled in: half the default lr
+}
+VAL_KEYS = ("val_accuracy", "val_balanced_accuracy", "val_loss")
+TEST_KEYS = ("accuracy", "balanced_accuracy", "macro_f1")
+
+
+def dvc(*args: str, capture: bool = False) -> str:
+    result = subprocess.run(["dvc", *args], capture_output=capture, text=True)
+    if result.returncode != 0:
+        sys.exit(f"error: dvc {' '.join(args)} failed{': ' + result.stderr.strip() if capture else ''}")
+    return result.stdout if capture else ""
+
+
+def cells(params: dict) -> dict[str, dict]:
+    """{experiment name: {param: value}} for every model and option."""
+    grid = {}
+    for model in ("rnn", "lstm"):
+        section = f"train_{model}"
+        for option, changes in OPTIONS.items():
+            changes = {k: (params[section]["lr"] / 2 if v is None else v) for k, v in changes.items()}
+            grid[f"sweep-{model}-{option}"] = {f"{section}.{k}": v for k, v in {**changes, "folds": [0]}.items()}
+    return grid
+
+
+def overrides(changes: dict) -> list[str]:
+    return [arg for key, value in changes.items() for arg in ("-S", f"{key}={json.dumps(value)}")]
+
+
+def experiments() -> dict[str, dict]:
+    """{experiment name: its data (params and metrics)} from dvc exp show --json."""
+    found = {}
+    for commit in json.loads(dvc("exp", "show", "--json", capture=True)):
+        for experiment in commit.get("experiments") or []:
+            for revision in experiment.get("revs", []):
+                if revision.get("name") and revision.get("data"):
+                    found[revision["name"]] = revision["data"]
+    return found
+
+
+def metric(data: dict, path: str, *keys: str):
+    value = data["metrics"][path]["data"]
+    for key in keys:
+        value = value[key]
+    return value
+
+
+def wait_for_queue() -> None:
+    while True:
+        status = dvc("queue", "status", capture=True)
+        if not any(word in status for word in ("Queued", "Running")):
+            return
+        time.sleep(5)
+
+
+def val_table(grid: dict, found: dict) -> dict[str, tuple[str, float]]:
+    """Print the val rows; return {model: (best experiment, its val balanced accuracy)}."""
+    best = {}
+    print("| cell | changed | val accuracy | val balanced accuracy | val loss |\n|---|---|---|---|---|")
+    for name, changes in grid.items():
+        model = name.split("-")[1]
+        if name not in found:
+            print(f"| {name} | (failed: see dvc queue logs) | | | |")
+            continue
+        kept = metric(found[name], f"metrics/train_{model}.json", "kept_mean")
+        shown = ", ".join(f"{k.split('.')[1]}={v}" for k, v in changes.items() if not k.endswith(".folds")) or "—"
+        print(f"| {name} | {shown} | {kept['val_accuracy']:.3f} | {kept['val_balanced_accuracy']:.3f} | "
+              f"{kept['val_loss']:.3f} |")
+        if model not in best or kept["val_balanced_accuracy"] > best[model][1]:
+            best[model] = (name, kept["val_balanced_accuracy"])
+    return best
+
+
+def test_table(found: dict, chosen: dict[str, str]) -> None:
+    print("\n| model | cell | held-out accuracy | balanced accuracy | macro F1 |\n|---|---|---|---|---|")
+    for model, name in chosen.items():
+        scores = metric(found[f"best-{model}"], f"metrics/{model}.json", "test")
+        print(f"| {model.upper()} | {name} | " + " | ".join(
+            f"{scores[k]['value']:.3f} [{scores[k]['low']:.3f}, {scores[k]['high']:.3f}]" for k in TEST_KEYS) + " |")
+    scores = metric(found[f"best-{next(iter(chosen))}"], "metrics/baseline.json", "test")
+    print("| n-gram baseline | params.yaml | " + " | ".join(
+        f"{scores[k]['value']:.3f} [{scores[k]['low']:.3f}, {scores[k]['high']:.3f}]" for k in TEST_KEYS) + " |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-queue", action="store_true", help="reuse the sweep experiments already run")
+    args = parser.parse_args()
+    with open("params.yaml") as handle:
+        grid = cells(yaml.safe_load(handle))
+    if not args.skip_queue:
+        for name, changes in grid.items():
+            dvc("exp", "run", "--queue", "-f", "-n", name, *overrides(changes))
+        dvc("queue", "start", "-j", "1")
+        wait_for_queue()
+    best = val_table(grid, experiments())
+    chosen = {}
+    for model, (name, _) in best.items():
+        changes = {k: v for k, v in grid[name].items() if not k.endswith(".folds")}
+        print(f"\nchosen for {model}: {name}; running it on all folds as best-{model}", flush=True)
+        dvc("exp", "run", "-f", "-n", f"best-{model}", *overrides(changes))
+        chosen[model] = name
+    test_table(experiments(), chosen)
+
+
+if __name__ == "__main__":
+    main()
