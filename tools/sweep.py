@@ -79,11 +79,15 @@ def metric(data: dict, path: str, *keys: str):
 
 
 def wait_for_queue() -> None:
+    """Until no task is queued or running. A worker that has died with tasks left (DVC's
+    file-system broker can fail to read a message and the worker then exits) is restarted."""
     while True:
         status = dvc("queue", "status", capture=True)
         if not any(word in status for word in ("Queued", "Running")):
             return
-        time.sleep(5)
+        if "Running" not in status and "0 active" in status:
+            dvc("queue", "start", "-j", "1")
+        time.sleep(20)
 
 
 def val_table(grid: dict, found: dict) -> dict[str, tuple[str, float]]:
@@ -117,7 +121,8 @@ def test_table(found: dict, chosen: dict[str, str]) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-queue", action="store_true", help="reuse the sweep experiments already run")
+    parser.add_argument("--skip-queue", action="store_true",
+                        help="queue nothing new: finish the queued cells and reuse those already run")
     args = parser.parse_args()
     if os.environ.get("NAMES_DATA_DIR"):  # queued and temp experiments run in other folders
         os.environ["NAMES_DATA_DIR"] = os.path.abspath(os.environ["NAMES_DATA_DIR"])
@@ -127,7 +132,7 @@ def main():
         for name, changes in grid.items():
             dvc("exp", "run", "--queue", "-f", "-n", name, *overrides(changes))
         dvc("queue", "start", "-j", "1")
-        wait_for_queue()
+    wait_for_queue()
     best = val_table(grid, experiments())
     chosen = {}
     for model, (name, _) in best.items():
