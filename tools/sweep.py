@@ -61,9 +61,10 @@ def overrides(changes: dict) -> list[str]:
 
 
 def experiments() -> dict[str, dict]:
-    """{experiment name: its data (params and metrics)} from dvc exp show --json."""
+    """{experiment name: its data (params and metrics)} from dvc exp show --json, over all
+    commits (a sweep queued before the last commit is based on an earlier one)."""
     found = {}
-    for commit in json.loads(dvc("exp", "show", "--json", capture=True)):
+    for commit in json.loads(dvc("exp", "show", "--json", "--all-commits", capture=True)):
         for experiment in commit.get("experiments") or []:
             for revision in experiment.get("revs", []):
                 if revision.get("name") and revision.get("data"):
