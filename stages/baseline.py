@@ -75,14 +75,14 @@ def choose(params: dict, prepared: Path) -> list[dict]:
     categories = read_categories(prepared)
     fold_dir = Path(prepared) / fold_name(0)
     train, val = (read_split(fold_dir, split, categories) for split in ("train", "val"))
+    index = {language: i for i, language in enumerate(categories)}
+    actual = torch.tensor([index[language] for language in val["language"]])
     rows = []
     for ngram_range, c, weight in itertools.product(*CANDIDATES.values()):
         setting = {**params, "ngram_range": ngram_range, "C": c, "class_weight": weight}
         vectorizer, classifier = fit(setting, list(train["name"]), list(train["language"]))
         predicted = classifier.predict(vectorizer.transform(val["name"]))
-        index = {language: i for i, language in enumerate(categories)}
-        result = scores(torch.tensor([index[x] for x in val["language"]]),
-                        torch.tensor([index[x] for x in predicted]), len(categories))
+        result = scores(actual, torch.tensor([index[language] for language in predicted]), len(categories))
         rows.append({"ngram_range": ngram_range, "C": c, "class_weight": weight, **result})
         print(f"{str(ngram_range):8} C={c:<5} {weight:9} val accuracy {result['accuracy']:.3f}  balanced "
               f"{result['balanced_accuracy']:.3f}  macro F1 {result['macro_f1']:.3f}", flush=True)

@@ -37,8 +37,7 @@ def outs(name: str, path: Path = DVC_YAML) -> list[str]:
 def cached_outs(name: str, path: Path = DVC_YAML) -> list[str]:
     """The outs of a stage that go to the DVC cache (not `cache: false`): models and data."""
     entries = stage(name, path).get("outs") or []
-    return [entry if isinstance(entry, str) else next(iter(entry)) for entry in entries
-            if isinstance(entry, str) or (next(iter(entry.values())) or {}).get("cache", True)]
+    return _paths(e for e in entries if isinstance(e, str) or (next(iter(e.values())) or {}).get("cache", True))
 
 
 def deps(name: str, path: Path = DVC_YAML) -> list[str]:

@@ -2,7 +2,8 @@
 the paired LSTM − RNN comparison, confusion data, and two measurements that test the seed's
 explanation (accuracy by name length; gradient flow back through time).
 
-    python -m stages.evaluate PREPARED --models DIR... --metrics FILE... --compare FILE
+    python -m stages.evaluate PREPARED --models DIR DIR --metrics FILE FILE --compare FILE
+        [--baseline DIR --baseline-metrics FILE] [--majority-metrics FILE]
         --confusion DIR --length DIR --gradients DIR
 
 Protocols: `train` = the seed's (in-sample: each fold's model on its own training names),
