@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from stages import tfidf
 from stages.atomic import staged_dir
 from stages.data import fold_name, folds_in, read_categories, read_split
-from stages.errors import ProjectError, cli
-from stages.params import check_choice, check_number, load_params
+from stages.errors import cli
+from stages.params import check_section, load_params
 from stages.scores import scores
 from stages.workers import run_jobs
 
@@ -29,18 +29,7 @@ CANDIDATES = {"ngram_range": [[1, 3], [1, 4], [1, 5]], "C": [1.0, 3.0, 10.0], "c
 
 
 def check_params(params: dict) -> dict:
-    ngrams = params.get("ngram_range")
-    whole = isinstance(ngrams, list) and len(ngrams) == 2 and \
-        all(isinstance(n, int) and not isinstance(n, bool) for n in ngrams)
-    if not whole or not 1 <= ngrams[0] <= ngrams[1] <= 8:
-        raise ProjectError(f"invalid param baseline.ngram_range={ngrams!r}: expected [low, high] in 1..8")
-    if check_number(params, "C", float, section="baseline") <= 0:
-        raise ProjectError(f"invalid param baseline.C={params['C']!r}: expected a number > 0")
-    check_choice(params, "class_weight", CLASS_WEIGHTS, "baseline")
-    check_number(params, "max_iter", int, 10, section="baseline")
-    check_number(params, "tol", float, 1e-8, 1.0, section="baseline")
-    check_number(params, "processes", int, 1, section="baseline")
-    return params
+    return check_section("baseline", params)
 
 
 def fit(params: dict, names: list[str], languages: list[str]):

@@ -1,6 +1,6 @@
 """report: report.md and its PNG figures, regenerated from the metrics and plot files.
 
-    python -m stages.report --data-metrics FILE --metrics FILE... --compare FILE --curves DIR
+    python -m stages.report --data-stats FILE --metrics FILE... --compare FILE --curves DIR
         --confusion DIR --length DIR --gradients DIR --out DIR
     python -m stages.report --summary      # the headline table, paths read from dvc.yaml
 
@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import pandas as pd  # noqa: E402
 
 from stages import dvc_yaml  # noqa: E402
-from stages.atomic import write_bytes_atomic, write_text_atomic  # noqa: E402
+from stages.atomic import output_set, write_bytes_atomic, write_text_atomic  # noqa: E402
 from stages.errors import ProjectError, cli  # noqa: E402
-from stages.params import check_number, read_params  # noqa: E402
+from stages.params import check_section, read_params  # noqa: E402
 
 BASE, CHALLENGER = "rnn", "lstm"  # the comparison the report is about
 COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red")  # models in the order given
@@ -294,10 +294,7 @@ def findings(metrics: dict, compare: dict, references: dict | None = None) -> st
 
 
 def check_params(params: dict) -> dict:
-    check_number(params, "dpi", int, 50, 400, section="report")
-    if not isinstance(params.get("seed_figures"), dict):
-        raise ProjectError("invalid param report.seed_figures: expected a mapping model -> published figure")
-    return params
+    return check_section("report", params)
 
 
 def summary(metrics: dict, out: Path) -> str:
@@ -321,11 +318,11 @@ def read_metrics(paths: list[Path]) -> dict[str, dict]:
     return metrics
 
 
-def write_report(all_params: dict, data_metrics: Path, metrics_paths: list[Path], compare_path: Path,
+def write_report(all_params: dict, data_stats: Path, metrics_paths: list[Path], compare_path: Path,
                  plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path] = ()) -> str:
     """The whole stage: every figure, then report.md. Returns the text."""
     params = check_params(all_params["report"])
-    data = read_json(data_metrics)
+    data = read_json(data_stats)
     metrics = read_metrics(metrics_paths)
     references = {Path(path).stem: read_json(path) for path in reference_paths}
     compare = read_json(compare_path)
@@ -389,7 +386,7 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stages.report", description=__doc__.splitlines()[0])
     parser.add_argument("--summary", action="store_true",
                         help="print the headline table instead (paths from dvc.yaml's report stage)")
-    parser.add_argument("--data-metrics", type=Path, help="the prepare stage's data counts (JSON)")
+    parser.add_argument("--data-stats", type=Path, help="the prepare stage's data counts (JSON)")
     parser.add_argument("--metrics", type=Path, nargs="+", help="one <model>.json per model")
     parser.add_argument("--compare", type=Path, help="the paired comparison (JSON)")
     parser.add_argument("--references", type=Path, nargs="*", default=[],
@@ -413,10 +410,10 @@ def main(argv):
         print(summary(read_metrics(args.metrics), args.out))
         return
     plot_dirs = {kind: getattr(args, kind) for kind in PLOT_KINDS}
-    sections = ["report", "evaluate"] + ["baseline"] * bool(args.references)
-    all_params = read_params(sections=sections + [f"train_{Path(m).stem}" for m in args.metrics])
-    text = write_report(all_params, args.data_metrics, args.metrics, args.compare, plot_dirs, args.out,
-                        args.references)
+    all_params = read_params()
+    with output_set():  # the figures and report.md renamed into place together, or not at all
+        text = write_report(all_params, args.data_stats, args.metrics, args.compare, plot_dirs, args.out,
+                            args.references)
     print(f"report: {args.out / 'report.md'} with {text.count('](')} figures")
 
 

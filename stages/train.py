@@ -20,43 +20,20 @@ import torch
 
 from stages import model_file, models
 from stages.alphabet import N_LETTERS
-from stages.atomic import staged_dir, write_csv, write_json
+from stages.atomic import output_set, staged_dir, write_csv, write_json
 from stages.data import Encoded, Sampler, fold_name, folds_in, predict_log_probs, read_categories, read_encoded
 from stages.errors import ProjectError, cli
-from stages.params import check_choice, check_number, load_params
+from stages.params import check_section, load_params, resolve_threads
 from stages.scores import score_log_probs
 from stages.step import OPTIMIZERS, optimizer_step
 from stages.workers import run_jobs
 
 CURVE_COLUMNS = ["step", "samples_seen", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy"]
 FINAL_KEYS = ("val_loss", "val_accuracy", "val_balanced_accuracy")
-LOSS_WEIGHTS = ("none", "balanced")
 
 
 def check_params(params: dict, section: str) -> dict:
-    check_number(params, "hidden_size", int, 1, section=section)
-    check_choice(params, "optimizer", OPTIMIZERS, section)
-    if check_number(params, "lr", float, section=section) <= 0:
-        raise ProjectError(f"invalid param {section}.lr={params['lr']!r}: expected a number > 0")
-    check_number(params, "batch_size", int, 1, section=section)
-    check_number(params, "iterations", int, 1, section=section)
-    check_number(params, "eval_every", int, 1, section=section)
-    check_choice(params, "sampler", Sampler.KINDS, section)
-    check_number(params, "grad_clip", float, 0, section=section)
-    check_number(params, "seed", int, 0, section=section)
-    check_number(params, "threads", int, 1, section=section)
-    check_number(params, "processes", int, 1, section=section)
-    folds = params.get("folds")
-    if not isinstance(folds, list) or not folds or len(set(folds)) != len(folds) \
-            or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in folds):
-        raise ProjectError(f"invalid param {section}.folds={folds!r}: expected a list of distinct fold numbers")
-    check_choice(params, "loss_weights", LOSS_WEIGHTS, section)
-    check_number(params, "weight_decay", float, 0, section=section)
-    check_choice(params, "keep", ("final", "best"), section)
-    check_choice(params, "select_by", ("balanced_accuracy", "macro_f1", "accuracy"), section)
-    check_choice(params, "lr_schedule", ("none", "cosine"), section)
-    check_number(params, "dropout", float, 0, 0.9, section=section)
-    return params
+    return check_section(section, params)
 
 
 def class_weights(encoded: Encoded) -> torch.Tensor:
@@ -99,7 +76,7 @@ def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, w
     whose weights are kept). `where` (e.g. " fold 2") says in errors which run failed."""
     section = f"train_{model_name}"
     torch.manual_seed(params["seed"])
-    torch.set_num_threads(params["threads"])
+    torch.set_num_threads(resolve_threads(params["threads"]))
     model = models.build(model_name, N_LETTERS, params["hidden_size"], train_set.n_classes)
     model.hidden_dropout = params["dropout"]
     optimizer, weights = make_optimizer(params, model), None
@@ -165,16 +142,17 @@ def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_
     if missing:
         raise ProjectError(f"train_{model_name}.folds lists fold {missing[0]}, but {prepared} has folds "
                            f"{available}; check prepare.folds")
-    with staged_dir(models_dir) as model_stage, staged_dir(curves_dir) as curve_stage:
-        jobs = [(model_name, params, fold, Path(prepared) / fold_name(fold), categories,
-                 model_stage / f"{fold_name(fold)}.pt", curve_stage / f"{fold_name(fold)}.csv")
-                for fold in sorted(params["folds"])]
-        folds = run_jobs(train_fold, jobs, params["processes"])
-        write_csv(curve_stage / "mean.csv", mean_curve([pd.read_csv(job[-1]) for job in jobs]))
-    summary = {"iterations": params["iterations"], "samples_seen": params["iterations"] * params["batch_size"],
-               "kept_mean": {k: round(statistics.fmean(f["kept"][k] for f in folds), 6) for k in FINAL_KEYS},
-               "folds": folds}  # a list: in the file, not in `dvc exp show`'s columns
-    write_json(summary_path, summary)
+    with output_set():  # models, curves and summary: all three renamed into place, or none
+        with staged_dir(models_dir) as model_stage, staged_dir(curves_dir) as curve_stage:
+            jobs = [(model_name, params, fold, Path(prepared) / fold_name(fold), categories,
+                     model_stage / f"{fold_name(fold)}.pt", curve_stage / f"{fold_name(fold)}.csv")
+                    for fold in sorted(params["folds"])]
+            folds = run_jobs(train_fold, jobs, params["processes"])
+            write_csv(curve_stage / "mean.csv", mean_curve([pd.read_csv(job[-1]) for job in jobs]))
+        summary = {"iterations": params["iterations"], "samples_seen": params["iterations"] * params["batch_size"],
+                   "kept_mean": {k: round(statistics.fmean(f["kept"][k] for f in folds), 6) for k in FINAL_KEYS},
+                   "folds": folds}  # a list: in the file, not in `dvc exp show`'s columns
+        write_json(summary_path, summary)
     return summary
 
 

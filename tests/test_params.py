@@ -1,29 +1,115 @@
 import pytest
+import yaml
 
+from stages import params as schema
+from stages.data import Sampler
 from stages.errors import ProjectError
-from stages.params import check_choice, check_number, load_params
+from stages.params import check_all, load_params, read_params
+from stages.step import OPTIMIZERS
+from tests.conftest import ROOT, call_main
 
 
-@pytest.mark.parametrize("value", [True, "1", None, 0, 11])
-def test_check_number_refuses_wrong_kinds_and_bounds(value):
-    with pytest.raises(ProjectError, match=r"invalid param s.k=.*: expected a int in \[1, 10\]"):
-        check_number({"k": value}, "k", int, 1, 10, section="s")
+@pytest.fixture
+def committed() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def test_check_number_takes_an_int_as_a_float():
-    assert check_number({"k": 2}, "k", float, 0, section="s") == 2
+def refused(params: dict, tmp_path, match: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ProjectError, match=match) as error:
+        read_params(path)
+    assert "\n" not in str(error.value)
+    return str(error.value)
 
 
-def test_check_choice():
-    assert check_choice({"k": "adam"}, "k", ("adam", "sgd")) == "adam"
-    with pytest.raises(ProjectError, match="expected one of adam, sgd"):
-        check_choice({"k": "rmsprop"}, "k", ("adam", "sgd"), "s")
+def test_the_committed_params_pass(committed):
+    assert check_all(committed) == committed
 
 
-def test_a_missing_section_or_file_is_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text("prepare: {seed: 0}\n")
-    assert load_params("prepare", tmp_path / "params.yaml") == {"seed": 0}
-    with pytest.raises(ProjectError, match="has no 'evaluate' section"):
-        load_params("evaluate", tmp_path / "params.yaml")
-    with pytest.raises(ProjectError, match="cannot read"):
-        load_params("prepare", tmp_path / "nothing.yaml")
+@pytest.mark.parametrize("section, key, nearest", [("train_rnn", "hiden_size", "hidden_size"),
+                                                   ("prepare", "val_fracton", "val_fraction"),
+                                                   ("evaluate", "length_bucket", "length_buckets")])
+def test_an_unknown_key_is_refused_with_the_nearest_valid_one(committed, tmp_path, section, key, nearest):
+    committed[section][key] = 8
+    refused(committed, tmp_path, rf"unknown param {section}\.{key} \(did you mean '{nearest}'\?\)")
+
+
+@pytest.mark.parametrize("section, nearest", [("train_gru", "train_rnn"), ("evalute", "evaluate")])
+def test_an_unknown_section_is_refused(committed, tmp_path, section, nearest):
+    committed[section] = dict(committed.get(nearest, {}))
+    refused(committed, tmp_path, rf"unknown section '{section}' \(did you mean '{nearest}'\?\)")
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("train_rnn", "lr", float("nan")), ("train_lstm", "lr", float("inf")), ("prepare", "val_fraction", float("nan")),
+    ("train_rnn", "grad_clip", float("nan")), ("train_rnn", "dropout", float("-inf")),
+    ("evaluate", "confidence", float("nan")), ("baseline", "C", float("inf")),
+    ("evaluate", "length_buckets", [True]), ("baseline", "ngram_range", [1, True]), ("train_rnn", "folds", [False]),
+    ("train_rnn", "hidden_size", True), ("train_lstm", "batch_size", 1.0), ("evaluate", "bootstrap_draws", "many"),
+    ("train_rnn", "threads", 64), ("evaluate", "threads", 0), ("train_rnn", "threads", "all"),
+    ("train_rnn", "optimizer", "rmsprop"), ("prepare", "folds", 1), ("report", "seed_figures", {"rnn": 60}),
+])
+def test_invalid_values_are_refused(committed, tmp_path, section, key, value):
+    committed[section][key] = value
+    refused(committed, tmp_path, rf"invalid param {section}\.{key}=")
+
+
+def test_nan_written_by_hand_is_refused(tmp_path, committed):
+    text = yaml.safe_dump(committed).replace("lr: 0.003", "lr: .nan")
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ProjectError, match=r"invalid param train_rnn\.lr=nan: expected a finite number"):
+        read_params(tmp_path / "params.yaml")
+
+
+def test_exponent_floats_are_floats_as_in_yaml_1_2(tmp_path, committed):
+    text = yaml.safe_dump(committed).replace("lr: 0.003", "lr: 1e-3")
+    assert "lr: 1e-3" in text
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params("train_rnn", tmp_path / "params.yaml")["lr"] == 0.001
+
+
+def test_threads_are_bounded_by_the_cores_available(committed, tmp_path):
+    committed["train_rnn"]["threads"] = schema.available_cores()
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(committed))
+    read_params(tmp_path / "ok.yaml")
+    committed["train_rnn"]["threads"] = schema.available_cores() + 1
+    message = refused(committed, tmp_path, r"invalid param train_rnn\.threads=")
+    assert f"[1, {schema.available_cores()}]" in message
+    assert schema.resolve_threads("auto") == schema.available_cores()
+
+
+def test_a_missing_key_or_section_is_named(committed, tmp_path):
+    lr = committed["train_lstm"].pop("lr")
+    refused(committed, tmp_path, r"missing param train_lstm\.lr \(learning rate\)")
+    committed["train_lstm"]["lr"] = lr
+    del committed["evaluate"]
+    refused(committed, tmp_path, "has no 'evaluate' section")
+
+
+def test_a_yaml_syntax_error_is_one_line_with_line_and_column(tmp_path):
+    (tmp_path / "params.yaml").write_text("prepare:\n  folds: 5\n  seed: [0\n")
+    with pytest.raises(ProjectError, match=r"params\.yaml:\d+:\d+: invalid YAML: ") as error:
+        read_params(tmp_path / "params.yaml")
+    assert "\n" not in str(error.value)
+
+
+def test_a_missing_file_is_one_line(tmp_path):
+    with pytest.raises(ProjectError, match="cannot read .*nothing.yaml: No such file"):
+        read_params(tmp_path / "nothing.yaml")
+
+
+def test_the_schema_names_the_code_s_own_choices():
+    for section in ("train_rnn", "train_lstm"):
+        assert schema.SCHEMA[section]["optimizer"].expected == f"one of {', '.join(OPTIMIZERS)}"
+        assert schema.SCHEMA[section]["sampler"].expected == f"one of {', '.join(Sampler.KINDS)}"
+
+
+def test_the_params_stage_checks_the_file_and_describes_the_schema(tmp_path, committed, capsys):
+    committed["train_gru"] = {}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(committed))
+    assert call_main("params", str(tmp_path / "params.yaml")) == 1
+    assert capsys.readouterr().err.strip().count("\n") == 0
+    assert call_main("params", "--describe") == 0
+    table = capsys.readouterr().out
+    assert all(f"`{section}.{key}`" in table for section, fields in schema.SCHEMA.items() for key in fields)
