@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from stages.alphabet import encode
+from stages.alphabet import encode, fold
 from stages.errors import ProjectError
 
 
@@ -55,6 +55,11 @@ def read_split(fold_dir: Path, split: str, categories: list[str]) -> pd.DataFram
         extra = sorted(set(found) - set(categories))
         missing = sorted(set(categories) - set(found))
         raise ProjectError(f"{path} languages differ from categories.json (extra: {extra}, missing: {missing})")
+    unusable = [row for row, name in enumerate(frame["name"]) if not name or fold(name) != name]
+    if unusable:  # prepare writes only folded, non-empty names: anything else was edited by hand
+        row = unusable[0]
+        raise ProjectError(f"{path}:{row + 2}: name {frame['name'][row]!r} is empty or not folded to the "
+                           "alphabet; re-run the prepare stage")
     return frame
 
 

@@ -3,7 +3,7 @@
 For fold i, `fold-<i>/test.csv` holds the names of fold i, `val.csv` a share of the other
 names and `train.csv` the rest; every name is tested in exactly one fold.
 
-    python -m stages.prepare MANIFEST RAW_DIR PREPARED_DIR DATA_METRICS   (paths from dvc.yaml)
+    python -m stages.prepare MANIFEST RAW_DIR PREPARED_DIR STATS   (paths from dvc.yaml)
 
 Raw data comes from $NAMES_DATA_DIR when set, else from the official zip (params
 prepare.url). Every raw file is checked against the committed manifest data/names.sha256.
@@ -24,10 +24,10 @@ from pathlib import Path
 import pandas as pd
 
 from stages.alphabet import ALPHABET, fold
-from stages.atomic import staged_dir, write_csv, write_json
+from stages.atomic import output_set, staged_dir, write_csv, write_json
 from stages.data import fold_name
 from stages.errors import ProjectError, cli
-from stages.params import check_number, load_params
+from stages.params import check_section, load_params
 
 SPLITS = ("train", "val", "test")
 
@@ -51,40 +51,55 @@ def read_manifest(path: Path) -> dict[str, str]:
     return manifest
 
 
-def verify_raw(directory: Path, manifest: dict[str, str]) -> None:
-    """Exactly the manifest's files, each non-empty, UTF-8, and with the expected hash."""
+def verify_raw(directory: Path, manifest: dict[str, str], source: str | None = None) -> None:
+    """Exactly the manifest's files, each non-empty, UTF-8, and with the expected hash.
+
+    `source` is where the files came from (NAMES_DATA_DIR or the zip's URL): errors name the
+    user's file there, not the temporary copy being checked."""
     directory = Path(directory)
+    origin = Path(source) if source and Path(source).is_dir() else None
+
+    def shown(name: str) -> str:
+        return str(origin / name) if origin else (f"{source} member data/names/{name}" if source else
+                                                  str(directory / name))
     if not directory.is_dir():
         raise ProjectError(f"raw data directory {directory} does not exist; "
                            "set NAMES_DATA_DIR to a folder of the 18 <Language>.txt files")
     present = {p.name for p in directory.iterdir() if p.is_file()}
     missing, extra = sorted(set(manifest) - present), sorted(present - set(manifest))
     if missing:
-        raise ProjectError(f"{directory} is missing language file(s): {', '.join(missing)}")
+        raise ProjectError(f"{origin or source or directory} is missing language file(s): {', '.join(missing)}")
     if extra:
-        raise ProjectError(f"{directory} has unexpected file(s): {', '.join(extra)} "
+        raise ProjectError(f"{origin or source or directory} has unexpected file(s): {', '.join(extra)} "
                            f"(expected exactly the {len(manifest)} files of the manifest)")
     for name, expected in sorted(manifest.items()):
         data = (directory / name).read_bytes()
         if not data.strip():
-            raise ProjectError(f"{directory / name} is empty")
+            raise ProjectError(f"{shown(name)} is empty")
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as error:
             byte = data[error.start]
-            raise ProjectError(f"{directory / name} is not UTF-8: byte {byte:#04x} at offset {error.start}") from None
+            raise ProjectError(f"{shown(name)} is not UTF-8: byte {byte:#04x} at offset {error.start}") from None
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
-            raise ProjectError(f"checksum mismatch for {name}: expected {expected}, got {actual}")
+            raise ProjectError(f"checksum mismatch for {shown(name)}: expected {expected}, got {actual}")
+
+
+def names_data_dir(value: str) -> Path:
+    """NAMES_DATA_DIR as an absolute path. A relative one is taken from the repository root:
+    DVC sets DVC_ROOT to the user's repository even for queued and --temp experiments, which
+    run in a copy under .dvc/tmp/exps/ where the relative path would point nowhere."""
+    return (Path(os.environ.get("DVC_ROOT") or ".") / value).resolve()
 
 
 def fetch_raw(destination: Path, url: str, timeout_s: float) -> str:
     """Fill `destination` with the raw files; return where they came from."""
     local = os.environ.get("NAMES_DATA_DIR")
     if local:
-        source = Path(local).resolve()
+        source = names_data_dir(local)
         if not source.is_dir():
-            raise ProjectError(f"NAMES_DATA_DIR={local} is not a directory; "
+            raise ProjectError(f"NAMES_DATA_DIR={local} resolves to {source}, which is not a directory; "
                                "point it at a folder of the 18 <Language>.txt files")
         for path in sorted(source.iterdir()):
             if path.is_file():
@@ -191,23 +206,21 @@ def _share(count: int, fraction: float) -> int:
 
 
 def check_params(params: dict) -> None:
-    check_number(params, "folds", int, 2, 20, "prepare")
-    if not 0 < check_number(params, "val_fraction", float, 0.0, 1.0, "prepare") < 1:
-        raise ProjectError(f"invalid param prepare.val_fraction={params['val_fraction']!r}: expected a number "
-                           "in (0, 1)")
-    check_number(params, "seed", int, 0, section="prepare")
-    check_number(params, "timeout_s", float, 1, section="prepare")
-    if not isinstance(params.get("url"), str):
-        raise ProjectError("invalid param prepare.url: expected a string")
+    check_section("prepare", params)
 
 
-def prepare(params: dict, manifest_path: Path, raw_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
+def prepare(params: dict, manifest_path: Path, raw_dir: Path, out_dir: Path, stats_path: Path) -> dict:
     check_params(params)
     manifest = read_manifest(manifest_path)
     languages = sorted(Path(name).stem for name in manifest)
+    with output_set():  # raw files, prepared splits and counts: all renamed into place, or none
+        return _prepare(params, manifest, languages, raw_dir, out_dir, stats_path)
+
+
+def _prepare(params, manifest, languages, raw_dir, out_dir, stats_path) -> dict:
     with staged_dir(raw_dir) as raw:
-        fetch_raw(raw, params["url"], params["timeout_s"])
-        verify_raw(raw, manifest)
+        source = fetch_raw(raw, params["url"], params["timeout_s"])
+        verify_raw(raw, manifest, source)
         rows, folding = read_pairs(raw, languages)
     pairs = list(dict.fromkeys(rows))  # drop duplicate (name, language), keep first-seen order
     strata = strata_by_rarest_language(pairs)
@@ -223,19 +236,19 @@ def prepare(params: dict, manifest_path: Path, raw_dir: Path, out_dir: Path, met
             if missing:
                 raise ProjectError(f"fold {i}'s {split} file has no names of {', '.join(missing)}; "
                                    "lower prepare.folds or change prepare.val_fraction")
-    metrics = data_metrics(rows, pairs, folding, folds, frames, languages)
+    stats = data_stats(rows, pairs, folding, folds, frames, languages)
     with staged_dir(out_dir) as out:
         for i, fold_frames in enumerate(frames):
             for split, frame in fold_frames.items():
                 write_csv(out / fold_name(i) / f"{split}.csv", frame)
         (out / "categories.json").write_text(json.dumps(languages, indent=2) + "\n")
-    write_json(metrics_path, metrics)
-    return metrics
+    write_json(stats_path, stats)
+    return stats
 
 
-def data_metrics(rows, pairs, folding, folds, frames, languages) -> dict:
-    """Counts for metrics/data.json: headline numbers as keys, per-fold and per-language
-    detail as lists (kept out of `dvc exp show`'s columns, which list only numbers)."""
+def data_stats(rows, pairs, folding, folds, frames, languages) -> dict:
+    """Counts for data/stats.json (a plain output, not a metric: `dvc exp show` stays narrow);
+    the report's data section reads them."""
     names = {name for name, _ in pairs}
     shared = sum(len(fold[a] & fold[b]) for fold in folds for i, a in enumerate(SPLITS) for b in SPLITS[i + 1 :])
     tested = Counter(name for fold in folds for name in fold["test"])
@@ -263,12 +276,12 @@ def main(argv):
     parser.add_argument("manifest", type=Path, help="sha256sum listing of the raw files")
     parser.add_argument("raw", type=Path, help="where to keep the verified raw files")
     parser.add_argument("prepared", type=Path, help="where to write the prepared splits")
-    parser.add_argument("data_metrics", type=Path, help="where to write the data counts (JSON)")
+    parser.add_argument("stats", type=Path, help="where to write the data counts (JSON)")
     args = parser.parse_args(argv)
-    metrics = prepare(load_params("prepare"), args.manifest, args.raw, args.prepared, args.data_metrics)
-    sizes = ", ".join(str(fold["test"]["rows"]) for fold in metrics["per_fold"])
-    print(f"prepare: {metrics['rows_after_dedup']} (name, language) rows, {metrics['distinct_names']} names "
-          f"-> {metrics['folds']} folds of {sizes} test rows")
+    stats = prepare(load_params("prepare"), args.manifest, args.raw, args.prepared, args.stats)
+    sizes = ", ".join(str(fold["test"]["rows"]) for fold in stats["per_fold"])
+    print(f"prepare: {stats['rows_after_dedup']} (name, language) rows, {stats['distinct_names']} names "
+          f"-> {stats['folds']} folds of {sizes} test rows")
 
 
 if __name__ == "__main__":

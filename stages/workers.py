@@ -1,6 +1,12 @@
 """Running independent jobs (one per fold) in worker processes."""
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import signal
+
+
+def _ignore_interrupts():
+    """Ctrl-C reaches the whole process group: the parent alone reports it (one line) and
+    stops the workers, instead of each worker printing its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_jobs(function, jobs: list[tuple], processes: int) -> list:
@@ -8,10 +14,12 @@ def run_jobs(function, jobs: list[tuple], processes: int) -> list:
 
     Workers are forked from a fresh fork server that has imported `function`'s module once:
     not forked from this process (a fork of a process that has started OpenMP threads can
-    hang), and not spawned (each spawned worker would import torch again, seconds each)."""
+    hang), and not spawned (each spawned worker would import torch again, seconds each).
+    Leaving the pool terminates the workers, so a failure, Ctrl-C or kill of the parent
+    never waits for (or leaves behind) running folds."""
     if processes == 1 or len(jobs) == 1:
         return [function(*job) for job in jobs]
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([function.__module__])
-    with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=context) as pool:
-        return [future.result() for future in [pool.submit(function, *job) for job in jobs]]
+    with context.Pool(min(processes, len(jobs)), initializer=_ignore_interrupts) as pool:
+        return pool.starmap(function, jobs, chunksize=1)

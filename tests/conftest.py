@@ -19,9 +19,15 @@ SMALL_TRAIN = {"iterations": 60, "eval_every": 20, "batch_size": 64, "threads": 
 SMALL_EVALUATE = {"threads": 1, "bootstrap_draws": 1000}
 
 
+MISSING_DATA = f"the names data is not at {DATA}: set NAMES_DATA_DIR to a folder of the 18 <Language>.txt files"
+
+
 @pytest.fixture(scope="session")
 def names_dir() -> Path:
-    assert DATA.is_dir(), f"tests need the names data: set NAMES_DATA_DIR (tried {DATA})"
+    """The raw names. Without them the tests that need them are skipped, and one test
+    (tests/test_data.py::test_the_names_data_is_there) fails, naming NAMES_DATA_DIR."""
+    if not DATA.is_dir():
+        pytest.skip(MISSING_DATA)
     return DATA
 
 

@@ -1,7 +1,11 @@
+import os
+import stat
+
 import pandas as pd
 import pytest
 
 from stages import atomic
+from stages.errors import ProjectError
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
@@ -12,7 +16,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "replace", full_disk)
-    with pytest.raises(OSError):
+    with pytest.raises(ProjectError, match=f"^cannot write {path}: No space left on device$"):
         atomic.write_bytes_atomic(path, b"new")
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
@@ -34,3 +38,53 @@ def test_csv_and_json_are_written_the_same_way_every_time(tmp_path):
     atomic.write_json(tmp_path / "a.json", {"é": 1})
     assert (tmp_path / "a.csv").read_text() == "x,y\n1,0.123457\n2,0.333333\n"
     assert (tmp_path / "a.json").read_text() == '{\n  "é": 1\n}\n'
+
+
+def test_a_read_only_folder_is_one_line_naming_the_user_s_file(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):  # what mkstemp meets in a read-only folder (root may write anywhere)
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".rnn.json.tmp-x"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
+    with pytest.raises(ProjectError, match=f"^cannot write {tmp_path / 'rnn.json'}: Permission denied$"):
+        atomic.write_json(tmp_path / "rnn.json", {})
+
+
+def test_an_output_set_that_fails_keeps_every_previous_output(tmp_path):
+    first, second, folder = tmp_path / "rnn.json", tmp_path / "lstm.json", tmp_path / "plots"
+    with atomic.output_set():
+        atomic.write_json(first, {"v": 1})
+        atomic.write_json(second, {"v": 1})
+        with atomic.staged_dir(folder) as staging:
+            atomic.write_text_atomic(staging / "a.csv", "1\n")
+    with pytest.raises(ProjectError, match="cannot write"):
+        with atomic.output_set():
+            atomic.write_json(first, {"v": 2})
+            with atomic.staged_dir(folder) as staging:
+                atomic.write_text_atomic(staging / "a.csv", "2\n")
+                assert (staging / "a.csv").read_text() == "2\n"  # inside a staged folder: at once
+            assert first.read_text() == '{\n  "v": 1\n}\n'  # not yet: only when the whole set is written
+            raise ProjectError("cannot write lstm.json: No space left on device")
+    assert first.read_text() == second.read_text() == '{\n  "v": 1\n}\n'
+    assert (folder / "a.csv").read_text() == "1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm.json", "plots", "rnn.json"]
+
+
+def test_written_files_and_folders_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic.write_text_atomic(tmp_path / "a.txt", "x")
+        with atomic.staged_dir(tmp_path / "out") as staging:
+            (staging / "b.txt").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o750
+
+
+def test_temporaries_a_killed_run_left_are_removed_by_the_next_write(tmp_path):
+    (tmp_path / ".prepared.tmp-abc123").mkdir()
+    (tmp_path / ".rnn.json.tmp-xyz").write_text("half")
+    with atomic.staged_dir(tmp_path / "prepared"):
+        pass
+    atomic.write_json(tmp_path / "rnn.json", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared", "rnn.json"]

@@ -1,9 +1,15 @@
+import os
+import re
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 import torch
 
 from stages import data, models
 from stages.errors import ProjectError
+from tests.conftest import DATA, MISSING_DATA, ROOT
 
 
 def frame(rows):
@@ -66,3 +72,26 @@ def test_folds_in_lists_fold_entries_only(tmp_path):
     assert data.folds_in(tmp_path, ".pt") == [1]
     assert data.folds_in(tmp_path / "missing") == []
     assert data.fold_name(3) == "fold-3"
+
+
+def test_the_names_data_is_there():
+    """The one test that fails when the data is missing (the others that need it are skipped)."""
+    assert DATA.is_dir(), MISSING_DATA
+
+
+def test_without_the_data_make_test_fails_once_naming_names_data_dir(tmp_path):
+    env = {**os.environ, "NAMES_DATA_DIR": str(tmp_path / "nowhere")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_data.py",
+                             "tests/test_prepare.py", "-k", "not without_the_data"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    summary = result.stdout.strip().splitlines()[-1]
+    assert result.returncode == 1 and re.match(r"1 failed, \d+ passed, \d+ skipped", summary), result.stdout
+    assert "NAMES_DATA_DIR" in result.stdout and " error" not in summary
+
+
+@pytest.mark.parametrize("name, row", [("", 2), ("Müller", 3), ("Smith\t", 2)])
+def test_a_prepared_row_with_an_unusable_name_names_the_file_and_row(tmp_path, name, row):
+    rows = [("Abe", "A"), (name, "B")] if row == 3 else [(name, "A"), ("Bo", "B")]
+    (tmp_path / "train.csv").write_text(frame(rows).to_csv(index=False))
+    with pytest.raises(ProjectError, match=rf"^{tmp_path / 'train.csv'}:{row}: name '.*' is empty or not folded"):
+        data.read_split(tmp_path, "train", ["A", "B"])

@@ -2,9 +2,11 @@
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.slow
 E2E_TRAIN = {"iterations": 30, "eval_every": 10, "batch_size": 32}
 OUTPUTS = ["data/raw/names", *[f"data/prepared/fold-{i}/{s}.csv" for i in range(5) for s in ("train", "val", "test")],
            *[f"models/{m}/fold-{i}.pt" for m in ("rnn", "lstm") for i in range(5)],
-           "metrics/data.json", "metrics/train_rnn.json", "metrics/train_lstm.json", "metrics/rnn.json",
+           "data/stats.json", "metrics/train_rnn.json", "metrics/train_lstm.json", "metrics/rnn.json",
            "metrics/lstm.json", "metrics/compare.json", "metrics/baseline.json", "metrics/majority.json",
            *[f"models/baseline/fold-{i}.pt" for i in range(5)], "plots/curves/rnn/fold-4.csv",
            "plots/curves/lstm/mean.csv",
@@ -84,7 +86,7 @@ def clone(tmp_path_factory, names_dir) -> Clone:
 
 def test_repro_produces_every_output_and_is_then_up_to_date(clone):
     output = clone.run("dvc", "repro")
-    assert ran_stages(output) == {"prepare", "train_rnn", "train_lstm", "baseline", "evaluate", "report"}
+    assert ran_stages(output) == {"params", "prepare", "train_rnn", "train_lstm", "baseline", "evaluate", "report"}
     for out in OUTPUTS:
         assert (clone.path / out).exists(), out
     assert "up to date" in clone.run("dvc", "status")
@@ -145,7 +147,7 @@ def test_a_quick_cell_trains_fold_0_only(clone):
 
 def test_changing_the_lstm_lr_reruns_only_what_depends_on_it(clone):
     clone.set_params(train_lstm__lr=0.005)
-    assert ran_stages(clone.run("dvc", "repro")) == {"train_lstm", "evaluate", "report"}
+    assert ran_stages(clone.run("dvc", "repro")) == {"params", "train_lstm", "evaluate", "report"}
     clone.run("git", "reset", "-q", "--hard", "HEAD")
     clone.run("dvc", "checkout", "--force")
 
@@ -161,3 +163,99 @@ def test_remote_round_trip_gives_byte_identical_models(clone, tmp_path):
     for model, data in before.items():
         assert (clone.path / f"models/{model}/fold-3.pt").read_bytes() == data
     assert "up to date" in clone.run("dvc", "status")
+
+
+TABLE_MARKER = "<!-- comparison table: tests/test_pipeline.py runs the command in the next block -->"
+
+
+def readme_command(marker: str) -> list[str]:
+    """The shell command in the README's code block after `marker` (the test runs what users read)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert lines[lines.index(marker) + 1] == "```bash"
+    return shlex.split(lines[lines.index(marker) + 2])
+
+
+def test_the_readme_comparison_table_fits_120_columns(clone):
+    clone.run("dvc", "exp", "remove", "-A")  # as after `make repro` and one cell
+    clone.run("dvc", "exp", "run", "-n", "lstm-h16", "-S", "train_lstm.hidden_size=16")
+    table = clone.run(*readme_command(TABLE_MARKER))
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    assert "lstm-h16" in table and "train_lstm.hidden_size" in lines[0], table
+    assert "test_balanced_accuracy.rnn" in lines[0] and "test_balanced_accuracy.lstm" in lines[0], table
+    assert max(map(len, lines)) <= 120, table
+    shown = clone.json("dvc", "exp", "show", "--json")
+    columns = json.dumps(shown)
+    assert "rows_raw" not in columns and "per_language" not in columns  # data counts are not metrics
+    clone.run("git", "reset", "-q", "--hard", "HEAD")
+    clone.run("dvc", "checkout", "--force")
+
+
+def run_failing(clone: Clone, *command: str) -> str:
+    result = subprocess.run(command, cwd=clone.path, env=clone.env, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0, result.stdout
+    return result.stdout + result.stderr
+
+
+KEPT = ["metrics/rnn.json", "metrics/lstm.json", "metrics/compare.json", "plots/confusion/rnn.csv",
+        "plots/length/lstm.csv", "plots/gradients/rnn.csv", "plots/curves/lstm/mean.csv", "report/report.md",
+        "metrics/train_lstm.json", "data/stats.json"]
+
+
+def test_a_refused_or_failed_stage_keeps_the_last_good_outputs(clone):
+    before = {path: (clone.path / path).read_bytes() for path in KEPT}
+    models = {path.name: path.read_bytes() for path in (clone.path / "models/lstm").iterdir()}
+    params = (clone.path / "params.yaml").read_text()
+    # a misspelt section: refused before any output is touched
+    (clone.path / "params.yaml").write_text(params.replace("\nevaluate:", "\nevalute:"))
+    output = run_failing(clone, "dvc", "repro")
+    assert "error: params.yaml: unknown section 'evalute' (did you mean 'evaluate'?)" in output, output
+    assert {path: (clone.path / path).read_bytes() for path in KEPT} == before
+    # a valid value that fails at run time, inside a running stage whose outputs DVC has removed
+    (clone.path / "params.yaml").write_text(params.replace("gradient_min_letters: 10", "gradient_min_letters: 99"))
+    output = run_failing(clone, "dvc", "repro")
+    assert "error: no test name has 99 letters" in output and "Traceback" not in output, output
+    assert {path: (clone.path / path).read_bytes() for path in KEPT} == before
+    assert "evaluate" in clone.run("dvc", "status")  # still to be re-run
+    # a training stage that fails: its git-kept outputs stay, its cached models come back with dvc checkout
+    (clone.path / "params.yaml").write_text(params.replace("lr: 0.01", "lr: 1000.0"))
+    output = run_failing(clone, "dvc", "repro", "train_lstm")
+    assert "error: train_lstm fold" in output and "Traceback" not in output, output
+    assert {path: (clone.path / path).read_bytes() for path in KEPT} == before
+    clone.run("dvc", "checkout", "train_lstm")
+    assert {path.name: path.read_bytes() for path in (clone.path / "models/lstm").iterdir()} == models
+    assert "train_lstm" in clone.run("dvc", "status")
+    (clone.path / "params.yaml").write_text(params)
+    assert ran_stages(clone.run("dvc", "repro")) == {"params"}  # it had passed the runtime-failing file
+    assert "up to date" in clone.run("dvc", "status")
+    assert {path: (clone.path / path).read_bytes() for path in KEPT} == before
+    assert not [p for p in clone.path.rglob("*.tmp-*") if ".dvc" not in p.parts]
+
+
+def wait_for_queue(clone: Clone, timeout_s: float = 500) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = clone.run("dvc", "queue", "status")
+        if not any(word in status for word in ("Queued", "Running")):
+            return
+        time.sleep(5)
+    raise AssertionError(f"queue still busy after {timeout_s} s:\n{status}")
+
+
+def test_queued_and_temp_experiments_find_the_data_through_a_relative_path(clone, names_dir):
+    """The README's NAMES_DATA_DIR is relative; queued and --temp experiments run in a copy
+    under .dvc/tmp/exps/, and must still find the data (and refetch it for prepare.seed=1)."""
+    clone.env["NAMES_DATA_DIR"] = os.path.relpath(names_dir, clone.path)
+    one_fold = ["-S", "prepare.seed=1", "-S", "train_rnn.folds=[0]", "-S", "train_lstm.folds=[0]"]
+    try:
+        clone.run("dvc", "exp", "run", "--temp", "-n", "seed1-temp", *one_fold)
+        clone.run("dvc", "exp", "run", "--queue", "-n", "seed1-queued", *one_fold, "-S", "prepare.val_fraction=0.2")
+        clone.run("dvc", "queue", "start", "-j", "1")
+        wait_for_queue(clone)
+        failed = clone.run("dvc", "queue", "status")
+        assert "Failed" not in failed, clone.run("dvc", "queue", "logs", "seed1-queued")
+        for name in ("seed1-temp", "seed1-queued"):
+            diff = clone.json("dvc", "metrics", "diff", "HEAD", name, "--json")
+            assert "test.balanced_accuracy.value" in diff["metrics/rnn.json"], (name, diff)
+    finally:
+        clone.env["NAMES_DATA_DIR"] = str(names_dir)
+        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=clone.path, env=clone.env, capture_output=True)

@@ -21,7 +21,7 @@ PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "folds": 5, "val
 
 def run_prepare(tmp_path, params=PARAMS):
     return prep.prepare(params, manifest_path=ROOT / "data/names.sha256", raw_dir=tmp_path / "raw",
-                        out_dir=tmp_path / "prepared", metrics_path=tmp_path / "data.json")
+                        out_dir=tmp_path / "prepared", stats_path=tmp_path / "data.json")
 
 
 @pytest.fixture
@@ -105,7 +105,8 @@ def test_folds_are_deterministic_for_a_seed():
 def test_checksum_mismatch_names_the_file_and_both_hashes(tmp_path, data_copy):
     with open(data_copy / "Greek.txt", "a", encoding="utf-8") as handle:
         handle.write("Papadopoulosx\n")
-    with pytest.raises(ProjectError, match=r"checksum mismatch for Greek.txt: expected [0-9a-f]{64}, got [0-9a-f]{64}"):
+    expected = rf"checksum mismatch for {data_copy / 'Greek.txt'}: expected [0-9a-f]{{64}}, got [0-9a-f]{{64}}"
+    with pytest.raises(ProjectError, match=expected):
         run_prepare(tmp_path)
     assert not (tmp_path / "prepared").exists()
 
@@ -118,15 +119,35 @@ def test_checksum_mismatch_names_the_file_and_both_hashes(tmp_path, data_copy):
 ])
 def test_damaged_raw_data_is_refused(tmp_path, data_copy, damage, message):
     damage(data_copy)
-    with pytest.raises(ProjectError, match=message):
+    with pytest.raises(ProjectError, match=message) as error:
         run_prepare(tmp_path)
-    assert not (tmp_path / "prepared").exists()
+    assert str(data_copy) in str(error.value), "the message names the user's file, not a temporary copy"
+    assert ".tmp-" not in str(error.value)
+    assert not (tmp_path / "prepared").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["names"]
 
 
 def test_names_data_dir_pointing_nowhere(tmp_path, monkeypatch):
     monkeypatch.setenv("NAMES_DATA_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(ProjectError, match="NAMES_DATA_DIR=.*nowhere is not a directory"):
+    with pytest.raises(ProjectError, match=f"NAMES_DATA_DIR=.*nowhere resolves to {tmp_path / 'nowhere'}, which is "
+                                           "not a directory"):
         run_prepare(tmp_path)
+
+
+def test_a_relative_names_data_dir_is_taken_from_the_repository_root(tmp_path, monkeypatch, names_dir):
+    """A queued or --temp experiment runs in .dvc/tmp/exps/<copy>/, where DVC sets DVC_ROOT
+    to the user's repository: a relative NAMES_DATA_DIR must still find the data."""
+    (tmp_path / "repo/.dvc/tmp/exps/tmpabc").mkdir(parents=True)
+    (tmp_path / "shared").symlink_to(names_dir)
+    monkeypatch.chdir(tmp_path / "repo/.dvc/tmp/exps/tmpabc")
+    monkeypatch.setenv("NAMES_DATA_DIR", "../shared")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "repo"))
+    assert prep.names_data_dir("../shared") == names_dir.resolve()  # the symlink, followed
+    (tmp_path / "raw").mkdir()
+    assert prep.fetch_raw(tmp_path / "raw", "unused", 1) == str(names_dir.resolve())
+    assert len(list((tmp_path / "raw").iterdir())) == 18
+    monkeypatch.delenv("DVC_ROOT")
+    with pytest.raises(ProjectError, match=f"resolves to {tmp_path / 'repo/.dvc/tmp/exps/shared'}, which is not"):
+        prep.fetch_raw(tmp_path, "unused", 1)
 
 
 def test_no_network_and_no_local_copy_says_how_to_fix_it(tmp_path, monkeypatch):
@@ -212,7 +233,7 @@ def test_cli_checksum_error_is_one_line(tmp_path, data_copy, capsys):
     shutil.copy(ROOT / "params.yaml", tmp_path / "work")
     status, err = run_cli(tmp_path / "work", data_copy, capsys)
     assert status == 1
-    assert err.startswith("error: checksum mismatch for Czech.txt") and err.count("\n") == 1
+    assert err.startswith(f"error: checksum mismatch for {data_copy / 'Czech.txt'}") and err.count("\n") == 1
     assert not (tmp_path / "work/data/prepared").exists() and not (tmp_path / "work/data/raw/names").exists()
 
 

@@ -89,7 +89,7 @@ def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, capsys):
 
 def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path, capsys):
     plots = [arg for kind in report.PLOT_KINDS for arg in (f"--{kind}", str(small_run / "plots" / kind))]
-    common = ["--data-metrics", "metrics/data.json", "--compare", "metrics/compare.json", *plots,
+    common = ["--data-stats", "data/stats.json", "--compare", "metrics/compare.json", *plots,
               "--references", "metrics/baseline.json", "metrics/majority.json"]
     with inside(small_run):
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "metrics/lstm.json",
