@@ -2,12 +2,20 @@
 # Both create .venv on first use and install the exact pins from requirements.txt.
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+PYTHON ?= python3
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: repro test bench seed sweep
+.PHONY: repro test bench concurrency seed sweep check-python
+
+# The pinned torch==2.13.0 resolves to its CPU build only on CPython 3.11 (the wheel this
+# machine's pip finds); on any other Python pip would silently fetch a multi-GB CUDA build.
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "error: $(PYTHON) is $$($(PYTHON) -V 2>&1 || echo missing); the pinned torch==2.13.0 CPU build needs Python 3.11: run make PYTHON=python3.11 …" >&2; exit 1; }
 
 $(STAMP): requirements.txt
-	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@test -x $(VENV)/bin/python || $(MAKE) --no-print-directory check-python
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
