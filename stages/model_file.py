@@ -11,7 +11,6 @@ import torch
 
 from stages import models
 from stages.alphabet import ALPHABET
-from stages.atomic import write_bytes_atomic
 from stages.errors import ProjectError
 
 KEYS = {"model", "state_dict", "categories", "alphabet", "hidden_size"}
@@ -23,6 +22,8 @@ def save(path: Path, model_name: str, model: models.SeedCell, categories: list[s
 
 
 def save_payload(path: Path, payload: dict) -> None:
+    from stages.atomic import write_bytes_atomic  # here, not at the top: atomic imports pandas, predict needs neither
+
     buffer = io.BytesIO()  # an in-memory archive has a fixed internal name: byte-identical files
     torch.save(payload, buffer)
     write_bytes_atomic(path, buffer.getvalue())
@@ -44,17 +45,33 @@ def read_payload(path: Path, keys: set[str] = KEYS) -> dict:
 
 def load(path: Path, categories: list[str] | None = None) -> tuple[str, models.SeedCell, list[str]]:
     """(model name, cell in eval mode, its languages) from a model file, checked against the
-    expected languages when given."""
+    expected languages when given. Every check of a tampered payload is one line naming the file."""
     payload = read_payload(path)
-    if payload["model"] not in models.CELLS or payload["alphabet"] != ALPHABET:
-        raise ProjectError(f"corrupt model file {path}: unknown model {payload['model']!r} or a different alphabet")
-    if categories is not None and list(payload["categories"]) != categories:
+    name, hidden_size, state, languages = (payload[key] for key in ("model", "hidden_size", "state_dict", "categories"))
+    if not isinstance(name, str) or name not in models.CELLS or payload["alphabet"] != ALPHABET:
+        raise ProjectError(f"corrupt model file {path}: unknown model {name!r} or a different alphabet")
+    if type(hidden_size) is not int or hidden_size < 1:  # bool is an int: ask for the type itself
+        raise ProjectError(f"corrupt model file {path}: hidden_size must be a positive int, got {hidden_size!r}")
+    if not isinstance(languages, list) or not languages or not all(isinstance(c, str) for c in languages):
+        raise ProjectError(f"corrupt model file {path}: categories must be a list of language names")
+    if categories is not None and languages != categories:
         raise ProjectError(f"model file {path} was trained on other languages than categories.json; re-run 'dvc repro'")
-    model = models.build(payload["model"], len(ALPHABET), payload["hidden_size"], len(payload["categories"]))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, TypeError) as error:
+    # The weights of another cell under this name: say which (the file records its kind, the keys confirm it).
+    other = next((cell for cell in models.CELLS if cell != name and isinstance(state, dict)
+                  and set(state) == set(_skeleton(cell, 1, 1).state_dict())), None)
+    if other:
+        raise ProjectError(f"corrupt model file {path}: it says {name} but holds {other} weights")
+    try:  # keys and shapes first on the meta device: a huge tampered hidden_size allocates nothing
+        _skeleton(name, hidden_size, len(languages)).load_state_dict(state, assign=True)
+        model = models.build(name, len(ALPHABET), hidden_size, len(languages))
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as error:
         # torch's first line is a header ("Error(s) in loading state_dict for LSTM:"); the cause follows
         lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
         raise ProjectError(f"corrupt model file {path}: {lines[min(1, len(lines) - 1)][:200]}") from None
-    return payload["model"], model.eval(), list(payload["categories"])
+    return name, model.eval(), languages
+
+
+def _skeleton(name: str, hidden_size: int, outputs: int) -> models.SeedCell:
+    with torch.device("meta"):
+        return models.build(name, len(ALPHABET), hidden_size, outputs)

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -36,14 +38,29 @@ def test_saving_twice_gives_identical_bytes(saved, tmp_path):
     (lambda p: p.pop("alphabet"), "expected keys"),
     (lambda p: p.update(model="gru"), "unknown model 'gru'"),
     (lambda p: p.update(hidden_size=7), "size mismatch"),
+    (lambda p: p.update(hidden_size="6"), "hidden_size must be a positive int, got '6'"),
+    (lambda p: p.update(hidden_size=6.0), "hidden_size must be a positive int, got 6.0"),
+    (lambda p: p.update(hidden_size=True), "hidden_size must be a positive int, got True"),
+    (lambda p: p.update(hidden_size=-1), "hidden_size must be a positive int"),
+    (lambda p: p.update(hidden_size=10**6), "size mismatch"),  # checked before anything is allocated
+    (lambda p: p.update(model=["lstm"]), "unknown model \\['lstm'\\]"),
+    (lambda p: p.update(categories=3), "categories must be a list of language names"),
+    (lambda p: p.update(categories=["A", 2, "C"]), "categories must be a list of language names"),
+    (lambda p: p.update(state_dict=None), "Expected state_dict to be dict-like"),
+    (lambda p: p["state_dict"].update({"i2o.bias": "x"}), "i2o.bias"),
+    (lambda p: p["state_dict"].update({"i2o.bias": torch.zeros(5)}), "size mismatch for i2o.bias"),
+    (lambda p: p["state_dict"].pop("i2f.weight"), "Missing key"),
+    (lambda p: p.update(state_dict=models.build("rnn", len(ALPHABET), 6, 3).state_dict()),
+     "it says lstm but holds rnn weights"),
 ])
 def test_a_tampered_payload_is_refused(saved, change, message):
     path, _ = saved
     payload = torch.load(path, weights_only=True)
     change(payload)
     torch.save(payload, path)
-    with pytest.raises(ProjectError, match=f"corrupt model file .*{message}"):
+    with pytest.raises(ProjectError, match=f"corrupt model file {re.escape(str(path))}: .*{message}") as error:
         model_file.load(path)
+    assert "\n" not in str(error.value)
 
 
 def test_other_languages_are_refused(saved):
