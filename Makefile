@@ -31,6 +31,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	python -m benchmarks.train_speed --batch-sizes 64 256
 
+# One training stage alone vs two at once (and the seed loop, thread/wait-policy variants); quiet machine.
+concurrency: $(STAMP)
+	python -m benchmarks.concurrency
+
 # The course report's protocol as one experiment, on fold 0: one name per step, 100 000 steps,
 # validation every 1 000, Adam. The RNN gets lr 0.001: at the seed's 0.01 it blows up.
 seed: $(STAMP)

@@ -1,0 +1,67 @@
+"""The one-line failures of stages.errors.cli: a stage interrupted (Ctrl-C) or killed (SIGTERM)
+while its fold workers train says so in one line, keeps its previous outputs and leaves no
+temporary file or worker behind."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from stages.errors import ProjectError, cli
+from tests.conftest import ROOT, call_main, inside
+from tests.test_train import RNN_ARGS, project, set_rnn_param  # noqa: F401  (project is a fixture)
+
+
+@pytest.mark.parametrize("signum, status, message", [(signal.SIGINT, 130, "error: interrupted"),
+                                                     (signal.SIGTERM, 143, "error: terminated")])
+def test_a_stopped_training_is_one_line_and_keeps_the_previous_outputs(project, signum, status, message):  # noqa: F811
+    (project / "metrics").mkdir()
+    (project / "metrics/train_rnn.json").write_text('{"old": true}\n')
+    set_rnn_param(project, iterations=100000, processes=2)
+    stage = subprocess.Popen([sys.executable, "-m", "stages.train", *RNN_ARGS], cwd=project, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(6)  # imports, then both fold workers training
+    # Ctrl-C reaches the whole process group (workers included); `kill` only the parent
+    os.killpg(stage.pid, signum) if signum == signal.SIGINT else stage.send_signal(signum)
+    _, err = stage.communicate(timeout=60)
+    assert stage.returncode == status and err == message + "\n", err
+    assert json.loads((project / "metrics/train_rnn.json").read_text()) == {"old": True}
+    assert not (project / "models/rnn").exists() and not (project / "plots/curves/rnn").exists()
+    leftovers = [p for p in project.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
+    time.sleep(1)  # the pool's terminate() has been sent; give the workers a moment to exit
+    listed = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-s", str(stage.pid)], capture_output=True, text=True)
+    running = [line for line in listed.stdout.splitlines() if "Z" not in line.split()[1]]  # zombies have exited
+    assert running == [], listed.stdout
+
+
+def test_an_os_error_is_one_line(capsys):
+    @cli
+    def main(argv):
+        raise PermissionError(13, "Permission denied", "metrics/rnn.json")
+
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 1 and capsys.readouterr().err == "error: cannot access metrics/rnn.json: Permission denied\n"
+
+
+def test_a_project_error_is_one_line(capsys):
+    @cli
+    def main(argv):
+        raise ProjectError("params.yaml:3:9: invalid YAML: expected ',' or ']'")
+
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 1 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_yaml_in_params_is_checked_by_every_stage(tmp_path, capsys):
+    (tmp_path / "params.yaml").write_text("prepare:\n  seed: [0\n")
+    with inside(tmp_path):
+        assert call_main("prepare", "m", "r", "p", "s") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: params.yaml:") and "invalid YAML" in err and err.count("\n") == 1
