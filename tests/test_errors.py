@@ -46,7 +46,8 @@ def test_an_os_error_is_one_line(capsys):
 
     with pytest.raises(SystemExit) as stop:
         main([])
-    assert stop.value.code == 1 and capsys.readouterr().err == "error: cannot access metrics/rnn.json: Permission denied\n"
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and err == "error: cannot access metrics/rnn.json: Permission denied\n"
 
 
 def test_a_project_error_is_one_line(capsys):
