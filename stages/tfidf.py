@@ -74,10 +74,34 @@ def save(path: Path, vectorizer, classifier, categories: list[str]) -> None:
         "ngram_range": list(vectorizer.ngram_range), "sublinear_tf": bool(vectorizer.sublinear_tf)})
 
 
+def _payload_problem(payload: dict) -> str | None:
+    """What is wrong with a baseline payload's types and shapes, if anything (a tampered
+    file must be one line, not a traceback inside the prediction)."""
+    vocabulary, categories, ngrams = payload["vocabulary"], payload["categories"], payload["ngram_range"]
+    if not isinstance(vocabulary, list) or not all(isinstance(g, str) for g in vocabulary):
+        return "vocabulary must be a list of n-grams"
+    if not isinstance(categories, list) or not categories or not all(isinstance(c, str) for c in categories):
+        return "categories must be a list of language names"
+    if not (isinstance(ngrams, list) and len(ngrams) == 2 and all(type(n) is int for n in ngrams)
+            and 1 <= ngrams[0] <= ngrams[1]):
+        return f"ngram_range must be [low, high], got {ngrams!r}"
+    if not isinstance(payload["sublinear_tf"], bool):
+        return "sublinear_tf must be true or false"
+    shapes = {"idf": (len(vocabulary),), "coef": (len(categories), len(vocabulary)), "intercept": (len(categories),)}
+    for key, shape in shapes.items():
+        tensor = payload[key]
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point() or tuple(tensor.shape) != shape:
+            return f"{key} must be a float tensor of shape {list(shape)}"
+    return None
+
+
 def load(path: Path, categories: list[str] | None = None) -> TfidfLogistic:
     payload = model_file.read_payload(path, KEYS)
     if payload["model"] != "baseline":
         raise ProjectError(f"{path} holds a {payload['model']} model, not the baseline")
+    problem = _payload_problem(payload)
+    if problem:
+        raise ProjectError(f"corrupt model file {path}: {problem}")
     if categories is not None and list(payload["categories"]) != categories:
         raise ProjectError(f"model file {path} was trained on other languages than categories.json; re-run 'dvc repro'")
     return TfidfLogistic(payload)

@@ -40,6 +40,23 @@ def test_the_model_file_loads_with_weights_only(tmp_path):
         tfidf.load(tmp_path / "fold-0.pt", ["A", "B", "D"])
 
 
+@pytest.mark.parametrize("key, value, problem", [
+    ("vocabulary", "abc", "vocabulary must be a list"), ("vocabulary", [1, 2], "vocabulary must be a list"),
+    ("categories", "A", "categories must be a list"), ("ngram_range", [3], "ngram_range must be"),
+    ("ngram_range", [1.0, 3], "ngram_range must be"), ("sublinear_tf", 1, "sublinear_tf must be"),
+    ("idf", torch.zeros(2), "idf must be a float tensor"), ("coef", torch.zeros(3, 2, dtype=torch.long), "coef must"),
+    ("intercept", [0.0, 0.0, 0.0], "intercept must be"), ("model", "rnn", "holds a rnn model, not the baseline"),
+])
+def test_a_tampered_baseline_file_is_one_line_naming_it(tmp_path, key, value, problem):
+    vectorizer, classifier = baseline.fit(small_params()["baseline"], NAMES, LANGUAGES)
+    tfidf.save(tmp_path / "fold-0.pt", vectorizer, classifier, ["A", "B", "C"])
+    payload = torch.load(tmp_path / "fold-0.pt", weights_only=True)
+    torch.save({**payload, key: value}, tmp_path / "fold-0.pt")
+    with pytest.raises(ProjectError, match=problem) as error:
+        tfidf.load(tmp_path / "fold-0.pt").log_probs(["Abe"])
+    assert str(tmp_path / "fold-0.pt") in str(error.value) and "\n" not in str(error.value)
+
+
 @pytest.mark.parametrize("key, value", [("ngram_range", [3, 1]), ("ngram_range", [1, True]), ("C", 0),
                                         ("class_weight", "auto"), ("max_iter", 0), ("processes", 0)])
 def test_invalid_params_are_refused(key, value):

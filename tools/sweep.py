@@ -16,7 +16,6 @@ Test names never take part in the choice. Run after `make repro` from the projec
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -125,8 +124,6 @@ def main():
     parser.add_argument("--skip-queue", action="store_true",
                         help="queue nothing new: finish the queued cells and reuse those already run")
     args = parser.parse_args()
-    if os.environ.get("NAMES_DATA_DIR"):  # queued and temp experiments run in other folders
-        os.environ["NAMES_DATA_DIR"] = os.path.abspath(os.environ["NAMES_DATA_DIR"])
     with open("params.yaml") as handle:
         grid = cells(yaml.safe_load(handle))
     if not args.skip_queue:
