@@ -68,9 +68,10 @@ class Field:
 
 def number(kind, doc: str, low=None, high=None, above=None) -> Field:
     """An int (kind=int) or a finite number (kind=float) in [low, high], or > above."""
-    bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "",
-              f"> {above}" if above is not None else ""]
-    expected = " ".join([f"an {kind.__name__}" if kind is int else "a finite number", *filter(None, bounds)])
+    start = f"[{low}" if low is not None else f"({above}" if above is not None else None
+    bounds = (f"in {start}, {high}]" if start and high is not None else f"<= {high}" if high is not None
+              else f">= {low}" if low is not None else f"> {above}" if above is not None else "")
+    expected = " ".join(filter(None, ["an int" if kind is int else "a finite number", bounds]))
 
     def test(value):
         ok = isinstance(value, int) if kind is int else math.isfinite(value) if _is_number(value) else False
