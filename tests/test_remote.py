@@ -23,7 +23,7 @@ from tests.conftest import ROOT, SMALL_EVALUATE
 from tests.test_pipeline import Clone, ran_stages
 
 pytestmark = pytest.mark.slow
-# Two folds of a few steps: the pipeline runs every stage in seconds.
+# Two folds (prepare.folds=2, so the baseline fits two too) of a few steps: every stage in seconds.
 BUDGET = {"iterations": 30, "eval_every": 10, "batch_size": 32, "folds": [0, 1], "processes": 2, "threads": 1}
 BUCKET, PREFIX = "names", "project"
 CELL = "lstm-h16"
@@ -186,7 +186,7 @@ def published(tmp_path_factory, names_dir, s3) -> Published:
     copy_working_tree(a.path)
     a.run("git", "init", "-q", "-b", "main")
     budget = {f"train_{m}__{k}": v for m in ("rnn", "lstm") for k, v in BUDGET.items()}
-    a.set_params(**budget, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()})
+    a.set_params(**budget, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()}, prepare__folds=2)
     a.run("dvc", "remote", "add", "-d", "storage", f"s3://{BUCKET}/{PREFIX}")
     a.run("dvc", "remote", "modify", "storage", "endpointurl", s3.endpoint)
     a.credentials(s3)
@@ -204,7 +204,7 @@ def published(tmp_path_factory, names_dir, s3) -> Published:
     assert len(main_models) == len(BUDGET["folds"])
 
     output = a.run("dvc", "exp", "run", "-n", CELL, "-S", CELL_PARAM)
-    assert ran_stages(output) == {"train_lstm", "evaluate", "report"}  # nothing more than the change needs
+    assert ran_stages(output) == {"params", "train_lstm", "evaluate", "report"}  # nothing more than the change needs
     cell_models = a.sha256("models/lstm/fold-*.pt")
     assert cell_models.keys() == main_models.keys() and cell_models != main_models
     cell_lstm_metrics = json.loads((a.path / "metrics/lstm.json").read_text())
