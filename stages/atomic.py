@@ -8,11 +8,12 @@ private modes of temporary files."""
 import json
 import os
 import shutil
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from stages.errors import ProjectError
+from stages.errors import ProjectError, user_path
 
 _pending: list[tuple[Path, Path]] | None = None  # (temporary, final) renames of the open output set
 _staging: list[Path] = []  # temporary folders being filled: what is written inside them is renamed at once
@@ -54,7 +55,7 @@ def _discard(tmp: Path) -> None:
 
 def _os_error(path: Path, error: OSError) -> ProjectError:
     """The user's path and the reason, never the temporary name."""
-    return ProjectError(f"cannot write {path}: {error.strerror or error}")
+    return ProjectError(f"cannot write {user_path(path)}: {error.strerror or error}")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -109,7 +110,7 @@ def staged_dir(path: Path):
         _place(tmp, path)
     except OSError as error:
         _discard(tmp)
-        raise ProjectError(f"cannot write {path}: {error.strerror or error}") from None
+        raise _os_error(user_path(error.filename) if error.filename else path, error) from None
     except BaseException:
         _discard(tmp)
         raise
@@ -129,10 +130,28 @@ def output_set():
     _pending = []
     try:
         yield
-        renames, _pending = _pending, None
-        for tmp, path in renames:
-            _place(tmp, path)
+        _commit(_pending)
     finally:
-        for tmp, _ in _pending or []:
+        for tmp, _ in _pending:  # what was not renamed: a failure in the block or in the commit
             _discard(tmp)
         _pending = None
+
+
+def _commit(renames: list[tuple[Path, Path]]) -> None:
+    """Rename every temporary into place, with Ctrl-C and kill held off until all are done."""
+    global _pending
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        while renames:
+            tmp, path = renames[0]
+            _pending = None  # rename now, not again into the set
+            try:
+                _place(tmp, path)
+            except OSError as error:
+                raise _os_error(path, error) from None
+            finally:
+                _pending = renames
+            renames.pop(0)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)

@@ -6,7 +6,6 @@ MODELS_DIR/fold-<i>.pt, a weights-only model file (stages/tfidf.py); evaluate sc
 the cells. `--choose` instead prints the candidate settings scored on fold 0's **val**
 names, the table its params were chosen from. Params: the `baseline` section of params.yaml.
 """
-import argparse
 import itertools
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from stages import tfidf
 from stages.atomic import staged_dir
 from stages.data import fold_name, folds_in, read_categories, read_split
-from stages.errors import cli
+from stages.errors import Parser, cli
 from stages.params import check_section, load_params
 from stages.scores import scores
 from stages.workers import run_jobs
@@ -80,7 +79,7 @@ def choose(params: dict, prepared: Path) -> list[dict]:
 
 @cli
 def main(argv):
-    parser = argparse.ArgumentParser(prog="python -m stages.baseline", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m stages.baseline", description=__doc__.splitlines()[0])
     parser.add_argument("prepared", type=Path, help="the prepared data folder (fold-<i>/ folders)")
     parser.add_argument("models_dir", type=Path, nargs="?", help="where to write fold-<i>.pt")
     parser.add_argument("--choose", action="store_true", help="print the candidates' fold-0 val scores instead")

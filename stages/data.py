@@ -35,7 +35,7 @@ def read_categories(prepared: Path) -> list[str]:
     try:
         categories = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ProjectError(f"cannot read {path}: {error}; run the prepare stage first") from None
+        raise ProjectError(f"cannot read {path}: {' '.join(str(error).split())}; run the prepare stage first") from None
     if not isinstance(categories, list) or not categories or categories != sorted(set(categories)):
         raise ProjectError(f"{path} must be a sorted list of distinct languages")
     return categories
@@ -47,7 +47,7 @@ def read_split(fold_dir: Path, split: str, categories: list[str]) -> pd.DataFram
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as error:
-        raise ProjectError(f"cannot read {path}: {error}; run the prepare stage first") from None
+        raise ProjectError(f"cannot read {path}: {' '.join(str(error).split())}; run the prepare stage first") from None
     if list(frame.columns) != ["name", "language"] or frame.empty:
         raise ProjectError(f"{path} must have columns name,language and at least one row")
     found = sorted(set(frame["language"]))

@@ -13,7 +13,6 @@ pooled over the folds' predictions. Intervals: a percentile bootstrap over names
 the first model is the baseline of the comparison, the second the challenger. Params: the
 `evaluate` section of params.yaml.
 """
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from stages import model_file, models, tfidf
 from stages.atomic import output_set, write_csv, write_json
 from stages.bootstrap import NameResampler, describe, difference
 from stages.data import Encoded, fold_name, folds_in, predict_log_probs, read_categories, read_split
-from stages.errors import ProjectError, cli
+from stages.errors import Parser, ProjectError, cli
 from stages.params import check_section, load_params, resolve_threads
 from stages.scores import SCORES, confusion_matrix, recall_per_class, scores_from_confusion
 
@@ -355,7 +354,7 @@ def run(params: dict, prepared: Path, model_dirs: list[Path], metrics_paths: lis
 
 @cli
 def main(argv):
-    parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m stages.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("prepared", type=Path, help="the prepared data folder (fold-<i>/ folders)")
     parser.add_argument("--models", type=Path, nargs=2, required=True, help="the baseline's and the challenger's "
                         "folders of fold-<i>.pt model files")

@@ -54,6 +54,11 @@ def load(path: Path, categories: list[str] | None = None) -> tuple[str, models.S
         raise ProjectError(f"corrupt model file {path}: hidden_size must be a positive int, got {hidden_size!r}")
     if not isinstance(languages, list) or not languages or not all(isinstance(c, str) for c in languages):
         raise ProjectError(f"corrupt model file {path}: categories must be a list of language names")
+    if len(set(languages)) != len(languages):
+        raise ProjectError(f"corrupt model file {path}: categories must be distinct")
+    if isinstance(state, dict) and any(isinstance(t, torch.Tensor) and t.is_floating_point()
+                                       and not bool(torch.isfinite(t).all()) for t in state.values()):
+        raise ProjectError(f"corrupt model file {path}: its weights are not all finite")
     if categories is not None and languages != categories:
         raise ProjectError(f"model file {path} was trained on other languages than categories.json; re-run 'dvc repro'")
     # The weights of another cell under this name: say which (the file records its kind, the keys confirm it).

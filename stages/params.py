@@ -7,41 +7,28 @@ bool where a number belongs) is refused with one line by whichever stage runs fi
     python -m stages.params [PARAMS]            check the file (one line on error, exit 1)
     python -m stages.params --describe          the schema as a Markdown table (README)
 """
-import argparse
 import difflib
 import math
 import os
-import re
 import sys
 from pathlib import Path
 
-import yaml
-
-from stages.errors import ProjectError, cli
-
-
-class Loader(yaml.SafeLoader):
-    """YAML 1.1 with YAML 1.2's floats: `1e-3` is a float, not the string PyYAML makes of it
-    (DVC reads params with a YAML 1.2 parser, so both agree)."""
-
-
-Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"""^(?:
-    [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-   |[-+]?\.(?:inf|Inf|INF)
-   |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+from stages.errors import Parser, ProjectError, cli
 
 
 def parse_yaml(text: str, path) -> object:
-    """The document in `text`; a syntax error is one line with its line and column."""
+    """The document in `text`, read as DVC reads it (ruamel.yaml, YAML 1.2: `1e-3` is a float,
+    `010` is 10, a duplicate key is an error); a syntax error is one line with line and column."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
     try:
-        return yaml.load(text, Loader=Loader)
-    except yaml.MarkedYAMLError as error:
+        return YAML(typ="safe", pure=True).load(text)
+    except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ProjectError(f"{where}: invalid YAML: {error.problem or error.context}") from None
-    except yaml.YAMLError as error:
+        problem = " ".join(str(error.problem or error.context).split())
+        raise ProjectError(f"{where}: invalid YAML: {problem}") from None
+    except YAMLError as error:
         raise ProjectError(f"{path}: invalid YAML: {' '.join(str(error).split())}") from None
 
 
@@ -112,6 +99,9 @@ def mapping(doc: str) -> Field:
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()))
 
 
+SEED_MAX = 2**31 - 100  # seeds (plus a fold number) must fit torch's and numpy's seed ranges
+
+
 def _train_section(model: str) -> dict[str, Field]:
     return {
         "hidden_size": number(int, f"{model} hidden state size", 1, 4096),
@@ -123,7 +113,7 @@ def _train_section(model: str) -> dict[str, Field]:
         "sampler": choice("balanced: random language, then name (the seed's draw); natural: names as they come",
                           "balanced", "natural"),
         "grad_clip": number(float, "max gradient norm; 0 = off", 0),
-        "seed": number(int, "fold i trains with seed + i", 0),
+        "seed": number(int, "fold i trains with seed + i", 0, SEED_MAX),
         "folds": ints("which folds to train", 0, 19),
         "processes": number(int, "folds trained at once, each in a 1-process worker", 1, 64),
         "threads": threads("torch CPU threads per worker process"),
@@ -142,7 +132,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "timeout_s": number(float, "download timeout in seconds", 1, 3600),
         "folds": number(int, "cross-validation folds; every distinct name is tested in one", 2, 20),
         "val_fraction": number(float, "share of each fold's non-test names used for validation", high=0.9, above=0),
-        "seed": number(int, "seed of the fold assignment and val split", 0),
+        "seed": number(int, "seed of the fold assignment and val split", 0, SEED_MAX),
     },
     "train_rnn": _train_section("RNN"),
     "train_lstm": _train_section("LSTM"),
@@ -158,7 +148,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "length_buckets": ints("upper bounds of the name-length buckets", 1, 100, increasing=True),
         "gradient_min_letters": number(int, "gradient flow is measured on test names at least this long", 2, 100),
         "bootstrap_draws": number(int, "resamples of names for every interval", 1000, 100000),
-        "bootstrap_seed": number(int, "seed of the resampling", 0),
+        "bootstrap_seed": number(int, "seed of the resampling", 0, SEED_MAX),
         "confidence": number(float, "interval coverage", 0.5, 0.999),
         "threads": threads("torch CPU threads"),
     },
@@ -229,7 +219,7 @@ def describe() -> str:
 
 @cli
 def main(argv):
-    parser = argparse.ArgumentParser(prog="python -m stages.params", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m stages.params", description=__doc__.splitlines()[0])
     parser.add_argument("params", type=Path, nargs="?", default=Path("params.yaml"))
     parser.add_argument("--describe", action="store_true", help="print the schema as a Markdown table")
     args = parser.parse_args(argv)

@@ -34,7 +34,7 @@ import torch
 
 from stages import dvc_yaml, model_file, models, tfidf
 from stages.alphabet import ALPHABET, encode, fold
-from stages.errors import ProjectError, cli
+from stages.errors import Parser, ProjectError, cli
 
 MAX_LETTERS = 64  # letters after folding; longer names are refused, never padded into a batch
 MAX_CHARS = 1024  # characters before folding
@@ -155,7 +155,7 @@ def escape(name: str) -> str:
 
 @cli
 def main(argv):
-    parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__,
+    parser = Parser(prog="python -m stages.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
     parser.add_argument("--model", choices=MODELS, default="lstm")

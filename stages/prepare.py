@@ -8,7 +8,6 @@ names and `train.csv` the rest; every name is tested in exactly one fold.
 Raw data comes from $NAMES_DATA_DIR when set, else from the official zip (params
 prepare.url). Every raw file is checked against the committed manifest data/names.sha256.
 """
-import argparse
 import hashlib
 import io
 import json
@@ -26,7 +25,7 @@ import pandas as pd
 from stages.alphabet import ALPHABET, fold
 from stages.atomic import output_set, staged_dir, write_csv, write_json
 from stages.data import fold_name
-from stages.errors import ProjectError, cli
+from stages.errors import Parser, ProjectError, cli
 from stages.params import check_section, load_params
 
 SPLITS = ("train", "val", "test")
@@ -272,7 +271,7 @@ def data_stats(rows, pairs, folding, folds, frames, languages) -> dict:
 
 @cli
 def main(argv):
-    parser = argparse.ArgumentParser(prog="python -m stages.prepare", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m stages.prepare", description=__doc__.splitlines()[0])
     parser.add_argument("manifest", type=Path, help="sha256sum listing of the raw files")
     parser.add_argument("raw", type=Path, help="where to keep the verified raw files")
     parser.add_argument("prepared", type=Path, help="where to write the prepared splits")

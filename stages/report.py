@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from stages import dvc_yaml  # noqa: E402
 from stages.atomic import output_set, write_bytes_atomic, write_text_atomic  # noqa: E402
-from stages.errors import ProjectError, cli  # noqa: E402
+from stages.errors import Parser, ProjectError, cli  # noqa: E402
 from stages.params import check_section, read_params  # noqa: E402
 
 BASE, CHALLENGER = "rnn", "lstm"  # the comparison the report is about
@@ -383,7 +383,7 @@ The seed report's figures are in-sample accuracies on names drawn the seed's way
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stages.report", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m stages.report", description=__doc__.splitlines()[0])
     parser.add_argument("--summary", action="store_true",
                         help="print the headline table instead (paths from dvc.yaml's report stage)")
     parser.add_argument("--data-stats", type=Path, help="the prepare stage's data counts (JSON)")

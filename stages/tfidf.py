@@ -92,6 +92,8 @@ def _payload_problem(payload: dict) -> str | None:
         tensor = payload[key]
         if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point() or tuple(tensor.shape) != shape:
             return f"{key} must be a float tensor of shape {list(shape)}"
+        if not bool(torch.isfinite(tensor).all()):
+            return f"{key} is not all finite"
     return None
 
 

@@ -9,7 +9,6 @@ Folds run in `processes` worker processes of `threads` torch threads each. Param
 `train_<model>` section of params.yaml. Speed (samples/s) is printed, never written to an
 output, so equal params give equal files.
 """
-import argparse
 import copy
 import statistics
 import time
@@ -22,7 +21,7 @@ from stages import model_file, models
 from stages.alphabet import N_LETTERS
 from stages.atomic import output_set, staged_dir, write_csv, write_json
 from stages.data import Encoded, Sampler, fold_name, folds_in, predict_log_probs, read_categories, read_encoded
-from stages.errors import ProjectError, cli
+from stages.errors import Parser, ProjectError, cli
 from stages.params import check_section, load_params, resolve_threads
 from stages.scores import score_log_probs
 from stages.step import OPTIMIZERS, optimizer_step
@@ -168,7 +167,7 @@ def mean_curve(curves: list[pd.DataFrame]) -> pd.DataFrame:
 
 @cli
 def main(argv):
-    parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m stages.train", description=__doc__.splitlines()[0])
     parser.add_argument("model", help=" or ".join(models.CELLS))
     parser.add_argument("prepared", type=Path, help="the prepared data folder")
     parser.add_argument("models_dir", type=Path, help="where to write fold-<i>.pt, one model per fold")

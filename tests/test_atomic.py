@@ -88,3 +88,21 @@ def test_temporaries_a_killed_run_left_are_removed_by_the_next_write(tmp_path):
         pass
     atomic.write_json(tmp_path / "rnn.json", {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared", "rnn.json"]
+
+
+def test_a_failed_write_inside_a_staged_folder_names_the_user_s_path(tmp_path, monkeypatch):
+    with pytest.raises(ProjectError) as error:
+        with atomic.staged_dir(tmp_path / "models") as staging:
+            monkeypatch.setattr(atomic.tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(OSError(28, "full")))
+            atomic.write_bytes_atomic(staging / "fold-0.pt", b"x")
+    assert str(error.value) == f"cannot write {tmp_path / 'models/fold-0.pt'}: full"
+    assert atomic.user_path("/a/.models.tmp-x1y2/fold-0.pt") == "/a/models/fold-0.pt"
+
+
+def test_a_failed_commit_names_the_user_s_path_and_leaves_no_temporary(tmp_path, monkeypatch):
+    (tmp_path / "s2.json").mkdir()  # a folder where the stage's file belongs: the rename fails
+    with pytest.raises(ProjectError, match=f"^cannot write {tmp_path / 's2.json'}: "):
+        with atomic.output_set():
+            atomic.write_json(tmp_path / "a.json", {})
+            atomic.write_json(tmp_path / "s2.json", {})
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

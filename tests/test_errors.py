@@ -66,3 +66,20 @@ def test_yaml_in_params_is_checked_by_every_stage(tmp_path, capsys):
         assert call_main("prepare", "m", "r", "p", "s") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: params.yaml:") and "invalid YAML" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("signum, status, message", [(signal.SIGINT, 130, "error: interrupted"),
+                                                     (signal.SIGTERM, 143, "error: terminated")])
+def test_a_stage_stopped_while_it_imports_is_one_line(tmp_path, signum, status, message):
+    stage = subprocess.Popen([sys.executable, "-m", "stages.train", "rnn", "p", "m", "c", "s.json"], cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.4)  # inside `import torch`
+    stage.send_signal(signum)
+    _, err = stage.communicate(timeout=60)
+    assert stage.returncode == status and err == message + "\n", err
+
+
+def test_a_usage_error_is_one_line(capsys):
+    assert call_main("train", "rnn", "--bogus") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: python -m stages.train: ") and "(see --help)" in err and err.count("\n") == 1

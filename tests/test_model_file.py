@@ -73,3 +73,17 @@ def test_a_pickle_with_code_is_refused(tmp_path):
     torch.save({"model": "lstm", "hook": print}, path)
     with pytest.raises(ProjectError, match="corrupt model file"):
         model_file.load(path)
+
+
+def test_non_finite_weights_or_repeated_languages_are_refused(tmp_path):
+    model = models.build("rnn", len(ALPHABET), 4, 2)
+    model_file.save(tmp_path / "m.pt", "rnn", model, ["A", "B"])
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    state = {**payload["state_dict"]}
+    state[next(iter(state))] = state[next(iter(state))].clone().fill_(float("nan"))
+    torch.save({**payload, "state_dict": state}, tmp_path / "nan.pt")
+    with pytest.raises(ProjectError, match="weights are not all finite"):
+        model_file.load(tmp_path / "nan.pt")
+    torch.save({**payload, "categories": ["A", "A"]}, tmp_path / "twice.pt")
+    with pytest.raises(ProjectError, match="categories must be distinct"):
+        model_file.load(tmp_path / "twice.pt")

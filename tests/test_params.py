@@ -113,3 +113,18 @@ def test_the_params_stage_checks_the_file_and_describes_the_schema(tmp_path, com
     assert call_main("params", "--describe") == 0
     table = capsys.readouterr().out
     assert all(f"`{section}.{key}`" in table for section, fields in schema.SCHEMA.items() for key in fields)
+
+
+@pytest.mark.parametrize("text, expected", [("010", 10), ("1e-3", 0.001), ("3E-3", 0.003)])
+def test_numbers_read_as_dvc_reads_them(tmp_path, text, expected):
+    assert schema.parse_yaml(f"k: {text}\n", "p.yaml") == {"k": expected}
+
+
+def test_a_duplicate_key_is_refused_as_dvc_refuses_it():
+    with pytest.raises(ProjectError, match=r"^p\.yaml:\d+:\d+: invalid YAML: .*duplicate"):
+        schema.parse_yaml("train_rnn:\n  lr: 0.1\n  lr: 0.2\n", "p.yaml")
+
+
+def test_a_seed_beyond_torch_s_range_is_refused(committed, tmp_path):
+    committed["train_rnn"]["seed"] = 2**64
+    refused(committed, tmp_path, r"invalid param train_rnn\.seed=")
