@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -73,7 +74,10 @@ def test_yaml_in_params_is_checked_by_every_stage(tmp_path, capsys):
 def test_a_stage_stopped_while_it_imports_is_one_line(tmp_path, signum, status, message):
     stage = subprocess.Popen([sys.executable, "-m", "stages.train", "rnn", "p", "m", "c", "s.json"], cwd=tmp_path,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.4)  # inside `import torch`
+    maps = Path(f"/proc/{stage.pid}/maps")
+    deadline = time.monotonic() + 30
+    while "torch" not in maps.read_text() and time.monotonic() < deadline:  # stages imported, torch loading
+        time.sleep(0.02)
     stage.send_signal(signum)
     _, err = stage.communicate(timeout=60)
     assert stage.returncode == status and err == message + "\n", err
