@@ -39,14 +39,18 @@ def _inside_staging(path: Path) -> bool:
     return any(path.resolve().is_relative_to(folder.resolve()) for folder in _staging)
 
 
+def _rename(tmp: Path, path: Path) -> None:
+    if path.is_dir() and not path.is_symlink() and tmp.is_dir():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
 def _place(tmp: Path, path: Path) -> None:
     """Rename `tmp` to `path` now, or when the open output set succeeds."""
     if _pending is not None and not _inside_staging(path):
         _pending.append((tmp, path))
-        return
-    if path.is_dir() and not path.is_symlink() and tmp.is_dir():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    else:
+        _rename(tmp, path)
 
 
 def _discard(tmp: Path) -> None:
@@ -72,11 +76,10 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
         os.chmod(tmp, 0o666 & ~_umask())
         _place(Path(tmp), path)
-    except OSError as error:
+    except BaseException as error:
         _discard(Path(tmp))
-        raise _os_error(path, error) from None
-    except BaseException:
-        _discard(Path(tmp))
+        if isinstance(error, OSError):
+            raise _os_error(path, error) from None
         raise
 
 
@@ -108,15 +111,13 @@ def staged_dir(path: Path):
         yield tmp
         _staging.remove(tmp)
         _place(tmp, path)
-    except OSError as error:
+    except BaseException as error:
         _discard(tmp)
-        raise _os_error(user_path(error.filename) if error.filename else path, error) from None
-    except BaseException:
-        _discard(tmp)
-        raise
-    finally:
         if tmp in _staging:
             _staging.remove(tmp)
+        if isinstance(error, OSError):
+            raise _os_error(error.filename or path, error) from None
+        raise
 
 
 @contextmanager
@@ -138,20 +139,17 @@ def output_set():
 
 
 def _commit(renames: list[tuple[Path, Path]]) -> None:
-    """Rename every temporary into place, with Ctrl-C and kill held off until all are done."""
-    global _pending
+    """Rename every temporary into place, with Ctrl-C and kill held off until all are done;
+    what is renamed leaves the list, so a failure leaves only the rest to discard."""
     held = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         while renames:
             tmp, path = renames[0]
-            _pending = None  # rename now, not again into the set
             try:
-                _place(tmp, path)
+                _rename(tmp, path)
             except OSError as error:
                 raise _os_error(path, error) from None
-            finally:
-                _pending = renames
             renames.pop(0)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)

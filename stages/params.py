@@ -37,8 +37,12 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # a bool is an int to Python, not to us
+
+
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 class Field:
@@ -61,9 +65,8 @@ def number(kind, doc: str, low=None, high=None, above=None) -> Field:
     expected = " ".join(filter(None, ["an int" if kind is int else "a finite number", bounds]))
 
     def test(value):
-        ok = isinstance(value, int) if kind is int else math.isfinite(value) if _is_number(value) else False
-        return (_is_number(value) and ok and (low is None or value >= low) and (high is None or value <= high)
-                and (above is None or value > above))
+        return ((_is_int if kind is int else _is_number)(value) and (low is None or value >= low)
+                and (high is None or value <= high) and (above is None or value > above))
     return Field(doc, expected, test)
 
 
@@ -77,7 +80,7 @@ def ints(doc: str, low: int, high: int, length=None, increasing=False) -> Field:
     order = ", in increasing order" if increasing else ""
 
     def test(value):
-        whole = isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        whole = isinstance(value, list) and value and all(map(_is_int, value))
         return bool(whole and all(low <= v <= high for v in value) and (len(value) == length if length else
                     len(set(value)) == len(value)) and (not increasing or value == sorted(value)))
     return Field(doc, f"{shape} in [{low}, {high}]{order}", test)
@@ -86,8 +89,7 @@ def ints(doc: str, low: int, high: int, length=None, increasing=False) -> Field:
 def threads(doc: str) -> Field:
     cores = available_cores()
     return Field(doc, f"auto or an int in [1, {cores}] (the cores this process may use)",
-                 lambda value: value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
-                                                   and 1 <= value <= cores))
+                 lambda value: value == "auto" or (_is_int(value) and 1 <= value <= cores))
 
 
 def text(doc: str) -> Field:

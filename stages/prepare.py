@@ -57,6 +57,7 @@ def verify_raw(directory: Path, manifest: dict[str, str], source: str | None = N
     user's file there, not the temporary copy being checked."""
     directory = Path(directory)
     origin = Path(source) if source and Path(source).is_dir() else None
+    where = origin or source or directory
 
     def shown(name: str) -> str:
         return str(origin / name) if origin else (f"{source} member data/names/{name}" if source else
@@ -67,9 +68,9 @@ def verify_raw(directory: Path, manifest: dict[str, str], source: str | None = N
     present = {p.name for p in directory.iterdir() if p.is_file()}
     missing, extra = sorted(set(manifest) - present), sorted(present - set(manifest))
     if missing:
-        raise ProjectError(f"{origin or source or directory} is missing language file(s): {', '.join(missing)}")
+        raise ProjectError(f"{where} is missing language file(s): {', '.join(missing)}")
     if extra:
-        raise ProjectError(f"{origin or source or directory} has unexpected file(s): {', '.join(extra)} "
+        raise ProjectError(f"{where} has unexpected file(s): {', '.join(extra)} "
                            f"(expected exactly the {len(manifest)} files of the manifest)")
     for name, expected in sorted(manifest.items()):
         data = (directory / name).read_bytes()
