@@ -156,7 +156,7 @@ def escape(name: str) -> str:
 @cli
 def main(argv):
     parser = Parser(prog="python -m stages.predict", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
     parser.add_argument("--model", choices=MODELS, default="lstm")
     parser.add_argument("--model-path", type=Path,
