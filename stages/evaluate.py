@@ -334,7 +334,9 @@ def run(params: dict, prepared: Path, model_dirs: list[Path], metrics_paths: lis
     if "majority_metrics" in references:
         reference_stats["majority"] = ev.statistics(ev.majority_predictors())
     described = describe_everything(ev, stats, reference_stats)
-    owned = {owner: {key: d for (o, key), d in described.items() if o == owner} for owner, _ in described}
+    owned = {}
+    for (owner, key), description in described.items():
+        owned.setdefault(owner, {})[key] = description
     outputs = {m: model_outputs(ev, stats[m], owned[m]) for m in stats}
     compared = comparison(ev, owned["compare"], {m: owned[f"vs_baseline:{m}"] for m in stats if baseline_dir})
     # Both cells' held-out balanced accuracy under names that no other metrics file uses, so

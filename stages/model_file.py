@@ -29,12 +29,13 @@ def save_payload(path: Path, payload: dict) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def read_payload(path: Path, keys: set[str] = KEYS) -> dict:
+def read_payload(path: Path, keys: set[str] = KEYS, payload: dict | None = None) -> dict:
+    """The file's payload, checked to have `keys`; a `payload` already read is only checked."""
     path = Path(path)
-    if not path.exists():
+    if payload is None and not path.exists():
         raise ProjectError(f"model file {path} not found; run 'dvc repro' first")
     try:
-        payload = torch.load(path, weights_only=True)
+        payload = torch.load(path, weights_only=True) if payload is None else payload
     except Exception as error:  # torch raises many types for a damaged archive
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ProjectError(f"corrupt model file {path}: {reason}") from None
@@ -43,10 +44,11 @@ def read_payload(path: Path, keys: set[str] = KEYS) -> dict:
     return payload
 
 
-def load(path: Path, categories: list[str] | None = None) -> tuple[str, models.SeedCell, list[str]]:
+def load(path: Path, categories: list[str] | None = None,
+         payload: dict | None = None) -> tuple[str, models.SeedCell, list[str]]:
     """(model name, cell in eval mode, its languages) from a model file, checked against the
     expected languages when given. Every check of a tampered payload is one line naming the file."""
-    payload = read_payload(path)
+    payload = read_payload(path, payload=payload)
     name, hidden_size, state, languages = (payload[key] for key in ("model", "hidden_size", "state_dict", "categories"))
     if not isinstance(name, str) or name not in models.CELLS or payload["alphabet"] != ALPHABET:
         raise ProjectError(f"corrupt model file {path}: unknown model {name!r} or a different alphabet")

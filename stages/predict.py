@@ -101,10 +101,11 @@ def trained_models(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
 
 def load_predictor(path: Path):
     """(model name, a function of folded names -> log-probabilities, languages) of one model file."""
-    if model_file.read_payload(path, {"model"})["model"] == "baseline":
-        baseline = tfidf.load(path)
+    payload = model_file.read_payload(path, {"model"})  # read once: its "model" says which loader checks it
+    if payload["model"] == "baseline":
+        baseline = tfidf.load(path, payload=payload)
         return "baseline", baseline.log_probs, baseline.categories
-    name, cell, categories = model_file.load(path)
+    name, cell, categories = model_file.load(path, payload=payload)
     return name, lambda names: cell(*encode(names)), categories
 
 

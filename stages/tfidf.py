@@ -97,8 +97,8 @@ def _payload_problem(payload: dict) -> str | None:
     return None
 
 
-def load(path: Path, categories: list[str] | None = None) -> TfidfLogistic:
-    payload = model_file.read_payload(path, KEYS)
+def load(path: Path, categories: list[str] | None = None, payload: dict | None = None) -> TfidfLogistic:
+    payload = model_file.read_payload(path, KEYS, payload)
     if payload["model"] != "baseline":
         raise ProjectError(f"{path} holds a {payload['model']} model, not the baseline")
     problem = _payload_problem(payload)

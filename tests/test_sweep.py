@@ -1,11 +1,10 @@
-import yaml
-
+from stages.params import read_params
 from tests.conftest import ROOT
 from tools import sweep
 
 
 def test_the_grid_changes_one_option_per_cell_and_trains_fold_0_only():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = read_params(ROOT / "params.yaml")
     grid = sweep.cells(params)
     assert len(grid) == 2 * len(sweep.OPTIONS)
     for name, changes in grid.items():

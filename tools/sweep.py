@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-import yaml
+from stages.params import read_params
 
 OPTIONS = {  # one factor at a time, from the defaults in params.yaml
     "defaults": {},
@@ -101,22 +101,23 @@ def val_table(grid: dict, found: dict) -> dict[str, tuple[str, float]]:
             continue
         kept = metric(found[name], f"metrics/train_{model}.json", "kept_mean")
         shown = ", ".join(f"{k.split('.')[1]}={v}" for k, v in changes.items() if not k.endswith(".folds")) or "—"
-        print(f"| {name} | {shown} | {kept['val_accuracy']:.3f} | {kept['val_balanced_accuracy']:.3f} | "
-              f"{kept['val_loss']:.3f} |")
+        print(f"| {name} | {shown} | " + " | ".join(f"{kept[k]:.3f}" for k in VAL_KEYS) + " |")
         if model not in best or kept["val_balanced_accuracy"] > best[model][1]:
             best[model] = (name, kept["val_balanced_accuracy"])
     return best
+
+
+def with_intervals(scores: dict) -> str:
+    return " | ".join(f"{scores[k]['value']:.3f} [{scores[k]['low']:.3f}, {scores[k]['high']:.3f}]" for k in TEST_KEYS)
 
 
 def test_table(found: dict, chosen: dict[str, str]) -> None:
     print("\n| model | cell | held-out accuracy | balanced accuracy | macro F1 |\n|---|---|---|---|---|")
     for model, name in chosen.items():
         scores = metric(found[f"best-{model}"], f"metrics/{model}.json", "test")
-        print(f"| {model.upper()} | {name} | " + " | ".join(
-            f"{scores[k]['value']:.3f} [{scores[k]['low']:.3f}, {scores[k]['high']:.3f}]" for k in TEST_KEYS) + " |")
-    scores = metric(found[f"best-{next(iter(chosen))}"], "metrics/baseline.json", "test")
-    print("| n-gram baseline | params.yaml | " + " | ".join(
-        f"{scores[k]['value']:.3f} [{scores[k]['low']:.3f}, {scores[k]['high']:.3f}]" for k in TEST_KEYS) + " |")
+        print(f"| {model.upper()} | {name} | {with_intervals(scores)} |")
+    baseline = metric(found[f"best-{next(iter(chosen))}"], "metrics/baseline.json", "test")
+    print(f"| n-gram baseline | params.yaml | {with_intervals(baseline)} |")
 
 
 def main():
@@ -124,8 +125,7 @@ def main():
     parser.add_argument("--skip-queue", action="store_true",
                         help="queue nothing new: finish the queued cells and reuse those already run")
     args = parser.parse_args()
-    with open("params.yaml") as handle:
-        grid = cells(yaml.safe_load(handle))
+    grid = cells(read_params())  # checked, and read as DVC reads it
     if not args.skip_queue:
         for name, changes in grid.items():
             dvc("exp", "run", "--queue", "-f", "-n", name, *overrides(changes))
