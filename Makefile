@@ -3,9 +3,11 @@
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 PYTHON ?= python3
+CHROMIUM ?= chromium
+PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: repro test bench concurrency seed sweep check-python
+.PHONY: repro test bench concurrency course sweep check-python browser
 
 # The pinned torch==2.13.0 resolves to its CPU build only on CPython 3.11 (the wheel this
 # machine's pip finds); on any other Python pip would silently fetch a multi-GB CUDA build.
@@ -24,28 +26,41 @@ repro: $(STAMP)
 	dvc plots show --quiet
 	@python -m stages.report --summary
 
-test: $(STAMP)
-	python -m pytest
+test: $(STAMP) browser
+	python -m pytest $(PYTEST_ARGS)
 
-# Training throughput vs the seed-style loop and an nn.LSTM peer; run on a quiet machine.
+# The browser test (tests/test_plots_offline.py) renders `dvc plots show`'s page in Debian's
+# chromium. Installed here when missing and we are root with apt-get (as on a fresh CI machine);
+# otherwise one line naming the command.
+browser:
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing Debian's chromium for the browser test (apt-get install chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "error: the browser test needs Debian's chromium: run 'sudo apt-get install -y chromium', then make test" >&2; \
+	    exit 1; \
+	  fi; }
+
+# Training throughput vs the course-style loop and an nn.LSTM peer; run on a quiet machine.
 bench: $(STAMP)
 	python -m benchmarks.train_speed --batch-sizes 64 256
 
-# One training stage alone vs two at once (and the seed loop, thread/wait-policy variants); quiet machine.
+# One training stage alone vs two at once (and the course loop, thread/wait-policy variants); quiet machine.
 concurrency: $(STAMP)
 	python -m benchmarks.concurrency
 
-# The course report's protocol as one experiment, on fold 0: one name per step, 100 000 steps,
-# validation every 1 000, Adam. The RNN gets lr 0.001: at the seed's 0.01 it blows up.
-seed: $(STAMP)
-	dvc exp run -n seed-protocol \
+# The course protocol as one experiment, on fold 0: one name per step, 100 000 steps,
+# validation every 1 000, Adam. The RNN gets lr 0.001: at the course report's 0.01 it blows up.
+course: $(STAMP)
+	dvc exp run -n course-protocol \
 	  -S train_rnn.batch_size=1 -S train_rnn.iterations=100000 -S train_rnn.eval_every=1000 \
 	  -S train_rnn.lr=0.001 -S train_rnn.grad_clip=0 -S train_rnn.threads=1 \
 	  -S train_lstm.batch_size=1 -S train_lstm.iterations=100000 -S train_lstm.eval_every=1000 \
 	  -S train_lstm.lr=0.01 -S train_lstm.grad_clip=0 -S train_lstm.threads=1 \
 	  -S 'train_rnn.folds=[0]' -S 'train_lstm.folds=[0]'
 
-# A queued DVC grid of training options per seed cell on fold 0, chosen by val names, then the
+# A queued DVC grid of training options per course cell on fold 0, chosen by val names, then the
 # chosen cells on all folds against the n-gram baseline. Run after make repro (about 10 min).
 sweep: $(STAMP)
 	python -m tools.sweep

@@ -8,8 +8,8 @@ start to exit (imports included):
 
 - train_lstm stage: the real stage command from dvc.yaml (`python -m stages.train lstm
   data/prepared …`), its outputs in a temporary folder, never in the project's.
-- seed loop: the course report's one-name-per-step LSTM loop (benchmarks.train_speed's
-  seed_style_step) for --steps steps on fold 0's train names, at the params' threads.
+- course loop: the course report's one-name-per-step LSTM loop (benchmarks.train_speed's
+  course_style_step) for --steps steps on fold 0's train names, at the params' threads.
 
 "defaults" rows run params.yaml as it is with OMP_WAIT_POLICY unset (so the stages set
 PASSIVE). The other rows run from a temporary folder holding a copy of params.yaml with
@@ -33,31 +33,31 @@ from pathlib import Path
 
 import yaml
 
-from stages import dvc_yaml
-from stages.params import available_cores, parse_yaml
+from surnames import dvc_yaml
+from surnames.params import available_cores, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 2.5
 # (workload, variant, train_lstm params changed (None: params.yaml as it is), OMP_WAIT_POLICY (None: unset))
 ROWS = [
     ("train_lstm stage", "defaults", None, None),
-    ("seed loop", "defaults", None, None),
-    ("seed loop", "2 threads, ACTIVE", {"threads": 2}, "ACTIVE"),
-    ("seed loop", "2 threads, PASSIVE", {"threads": 2}, "PASSIVE"),
-    ("seed loop", "1 thread, ACTIVE", {"threads": 1}, "ACTIVE"),
+    ("course loop", "defaults", None, None),
+    ("course loop", "2 threads, ACTIVE", {"threads": 2}, "ACTIVE"),
+    ("course loop", "2 threads, PASSIVE", {"threads": 2}, "PASSIVE"),
+    ("course loop", "1 thread, ACTIVE", {"threads": 1}, "ACTIVE"),
 ]
 
 
-def seed_loop(prepared: Path, steps: int) -> None:
-    """The child process of a seed-loop run: `steps` one-name steps with train_lstm's params."""
+def course_loop(prepared: Path, steps: int) -> None:
+    """The child process of a course-loop run: `steps` one-name steps with train_lstm's params."""
     import torch
 
-    from benchmarks.train_speed import seed_style_step
-    from stages import models
-    from stages.alphabet import N_LETTERS
-    from stages.data import Encoded, Sampler, fold_name, read_categories, read_split
-    from stages.params import load_params, resolve_threads
-    from stages.step import OPTIMIZERS
+    from benchmarks.train_speed import course_style_step
+    from surnames import cells
+    from surnames.alphabet import N_LETTERS
+    from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
+    from surnames.params import load_params, resolve_threads
+    from surnames.step import OPTIMIZERS
 
     params = load_params("train_lstm")
     torch.set_num_threads(resolve_threads(params["threads"]))
@@ -65,15 +65,15 @@ def seed_loop(prepared: Path, steps: int) -> None:
     categories = read_categories(prepared)
     encoded = Encoded(read_split(prepared / fold_name(0), "train", categories), categories)
     sampler = Sampler(encoded, "balanced", torch.Generator().manual_seed(0))
-    model = models.build("lstm", N_LETTERS, params["hidden_size"], len(categories))
+    model = cells.build("lstm", N_LETTERS, params["hidden_size"], len(categories))
     optimizer = OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
     for _ in range(steps):
-        seed_style_step(model, optimizer, encoded, int(sampler.draw(1)))
+        course_style_step(model, optimizer, encoded, int(sampler.draw(1)))
 
 
 def command(workload: str, prepared: Path, out: Path, steps: int) -> list[str]:
-    if workload == "seed loop":
-        return [sys.executable, "-m", "benchmarks.concurrency", "--seed-loop", str(prepared), "--steps", str(steps)]
+    if workload == "course loop":
+        return [sys.executable, "-m", "benchmarks.concurrency", "--course-loop", str(prepared), "--steps", str(steps)]
     model = dvc_yaml.module_args("train_lstm")[0]  # the stage's own cmd, its three outputs moved into `out`
     return [sys.executable, "-m", dvc_yaml.entry_module("train_lstm"), model, str(prepared),
             str(out / "models"), str(out / "curves"), str(out / "summary.json")]
@@ -131,18 +131,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variant-repeats", type=int, default=1, help="repeats of the rows other than defaults")
-    parser.add_argument("--steps", type=int, default=1000, help="one-name steps of a seed-loop run")
-    parser.add_argument("--seed-loop", type=Path, metavar="PREPARED", help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--steps", type=int, default=1000, help="one-name steps of a course-loop run")
+    parser.add_argument("--course-loop", type=Path, metavar="PREPARED", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
-    if args.seed_loop:
-        return seed_loop(args.seed_loop, args.steps)
+    if args.course_loop:
+        return course_loop(args.course_loop, args.steps)
     (prepared,) = set(dvc_yaml.outs("prepare")) & set(dvc_yaml.deps("train_lstm"))
     load = os.getloadavg()[0]
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"cores available: {available_cores()}; at start: {uptime}; CPU busy over 2 s: {cpu_busy():.0%}")
     if load > 0.5:
         print(f"WARNING: load average {load:.2f} > 0.5 at start: if the CPU was busy just now, timings are unreliable")
-    print(f"repeats: {args.repeats} (defaults), {args.variant_repeats} (variants); seed loop: {args.steps} steps; "
+    print(f"repeats: {args.repeats} (defaults), {args.variant_repeats} (variants); course loop: {args.steps} steps; "
           f"wall times in s, medians, per run\n")
     print(f"{'workload':17} {'variant':20} {'alone':>8} {'two':>8} {'ratio':>7}   all runs")
     failed = []

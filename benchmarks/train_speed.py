@@ -1,6 +1,6 @@
-"""Training throughput: the seed-style loop vs the project's batched path, in one run.
+"""Training throughput: the course-style loop vs the project's batched path, in one run.
 
-seed-style: one name per optimizer step, a Python loop over its letters through the cell's
+course-style: one name per optimizer step, a Python loop over its letters through the cell's
 step() with a fresh one-hot tensor per letter (the course report's train()).
 project: the training loop's own step (stages.step.optimizer_step) at the given batch sizes (one-hot lookups,
 hand-written BPTT, the params' gradient clipping).
@@ -9,7 +9,7 @@ nn.LSTM peer (LSTM only): what a PyTorch user would write instead: nn.Embedding 
 over a packed batch + a Linear read-out, same hidden size, batch, Adam and clipping.
 
 Reports the median samples/s over --repeats timed windows of --seconds each, the ratio
-to the seed-style loop, and for the LSTM the project's ratio to the peer at the same batch.
+to the course-style loop, and for the LSTM the project's ratio to the peer at the same batch.
 Run it on a quiet machine: `make bench` or
 `python -m benchmarks.train_speed --threads 2 --batch-sizes 64 256`.
 """
@@ -22,16 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from stages import dvc_yaml, models
-from stages.alphabet import N_LETTERS
-from stages.data import Encoded, Sampler, fold_name, read_categories, read_split
-from stages.params import load_params
-from stages.step import OPTIMIZERS, optimizer_step
+from surnames import cells, dvc_yaml
+from surnames.alphabet import N_LETTERS
+from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
+from surnames.params import load_params
+from surnames.step import OPTIMIZERS, optimizer_step
 
 
-def seed_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
+def course_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
     length = int(encoded.lengths[row])
-    letters = torch.zeros(length, 1, N_LETTERS)  # the seed's lineToTensor
+    letters = torch.zeros(length, 1, N_LETTERS)  # the course report's lineToTensor
     letters[torch.arange(length), 0, encoded.letters[:length, row]] = 1.0
     state = model.init_state(1)
     optimizer.zero_grad()
@@ -102,19 +102,20 @@ def main():
 
         def fresh():
             torch.manual_seed(0)
-            model = models.build(name, N_LETTERS, params["hidden_size"], len(categories))
+            model = cells.build(name, N_LETTERS, params["hidden_size"], len(categories))
             return model, OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
 
         model, optimizer = fresh()
-        seed_rate, windows = samples_per_second(
-            lambda: seed_style_step(model, optimizer, encoded, int(sampler.draw(1))), 1, args.seconds, args.repeats)
-        print(f"{name:5} {'seed-style':14} {threads:7} {seed_rate:19,.0f} {1:7.1f}x   {[round(w) for w in windows]}")
+        course_rate, windows = samples_per_second(
+            lambda: course_style_step(model, optimizer, encoded, int(sampler.draw(1))), 1, args.seconds, args.repeats)
+        rounded = [round(w) for w in windows]
+        print(f"{name:5} {'course-style':14} {threads:7} {course_rate:19,.0f} {1:7.1f}x   {rounded}")
         for batch in args.batch_sizes or [params["batch_size"]]:
             model, optimizer = fresh()
             rate, windows = samples_per_second(
                 lambda: optimizer_step(model, optimizer, encoded.batch(sampler.draw(batch)), params["grad_clip"], 0,
                                        f"train_{name}"), batch, args.seconds, args.repeats)
-            print(f"{name:5} {f'batch {batch}':14} {threads:7} {rate:19,.0f} {rate / seed_rate:7.1f}x   "
+            print(f"{name:5} {f'batch {batch}':14} {threads:7} {rate:19,.0f} {rate / course_rate:7.1f}x   "
                   f"{[round(w) for w in windows]}", flush=True)
             if name == "lstm":
                 torch.manual_seed(0)
@@ -123,7 +124,7 @@ def main():
                 peer_rate, windows = samples_per_second(
                     lambda: peer_step(peer, peer_optimizer, encoded.batch(sampler.draw(batch)), params["grad_clip"]),
                     batch, args.seconds, args.repeats)
-                print(f"{name:5} {f'nn.LSTM {batch}':14} {threads:7} {peer_rate:19,.0f} {peer_rate / seed_rate:7.1f}x"
+                print(f"{name:5} {f'nn.LSTM {batch}':14} {threads:7} {peer_rate:19,.0f} {peer_rate / course_rate:7.1f}x"
                       f"   {[round(w) for w in windows]}   project / nn.LSTM peer: {rate / peer_rate:.2f}x",
                       flush=True)
 

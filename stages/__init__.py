@@ -1,5 +1,8 @@
-"""names-rnn-lstm: the pipeline's stages (prepare, train, baseline, evaluate, report), the
-predict command, and the small modules they share, each named after its one job."""
+"""The DVC stages' entry points, one module per stage command in dvc.yaml (`python -m
+stages.<name>`), each thin: its arguments, then one call into the `surnames` library.
+
+Importing this package sets the process up for a stage, before torch loads; the library
+itself never does."""
 import os
 import signal
 import sys

@@ -1,25 +1,24 @@
-import importlib
-import os
+"""Fixtures, and the markers that let a run choose its cases (docs/development.md):
+
+    e2e      runs DVC itself in a temporary git clone of the working tree
+    browser  renders a page in headless Chromium
+    slow     takes over ~10 s: every test that uses `small_run` is marked slow here
+
+`make test` runs them all; `python -m pytest -m "not e2e and not browser and not slow"` is
+the inner loop of a few seconds.
+"""
 import shutil
-import subprocess
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 
-from stages import dvc_yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("NAMES_DATA_DIR", ROOT.parent / "shared/data/names"))
-DATA = DATA if DATA.is_absolute() else (ROOT / DATA).resolve()
-# Two of the five folds, two processes: every code path of the default run, in seconds.
-SMALL_TRAIN = {"iterations": 60, "eval_every": 20, "batch_size": 64, "threads": 1, "folds": [0, 1], "processes": 2}
-SMALL_EVALUATE = {"threads": 1, "bootstrap_draws": 1000}
+from tests.helpers import DATA, MISSING_DATA, Clone, inside, make_project, run_pipeline_in_process, small_params
 
 
-MISSING_DATA = f"the names data is not at {DATA}: set NAMES_DATA_DIR to a folder of the 18 <Language>.txt files"
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "small_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -31,70 +30,42 @@ def names_dir() -> Path:
     return DATA
 
 
-@contextmanager
-def inside(directory: Path, **env: str):
-    """Run a block from `directory` with extra environment variables, as DVC runs a stage."""
-    old_cwd, old_env = Path.cwd(), {key: os.environ.get(key) for key in env}
-    os.chdir(directory)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.chdir(old_cwd)
-        for key, value in old_env.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, names_dir) -> Path:
+    """A project after its prepare stage only (seconds): the prepared folds, no models."""
+    project = make_project(tmp_path_factory.mktemp("prepared"), small_params())
+    run_pipeline_in_process(project, names_dir, ["prepare"])
+    return project / "data/prepared"
 
 
-def call_main(module: str, *argv: str) -> int:
-    """A stage's main(argv) in-process, from the current directory; its exit status.
-    Read what it printed with pytest's capsys."""
-    main = importlib.import_module(f"stages.{module}").main
-    try:
-        main(list(argv))
-    except SystemExit as stop:
-        return stop.code
-    return 0
-
-
-def run_stage(module: str, *args: str, cwd: Path, env: dict | None = None, stdin: str | None = None):
-    """Run `python -m stages.<module>` in a subprocess, as a user would, from `cwd`."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    full_env = {k: v for k, v in full_env.items() if v is not None}
-    return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=cwd, env=full_env,
-                          input=stdin, capture_output=True, text=True, timeout=600)
-
-
-def small_params(root: Path = ROOT) -> dict:
-    """params.yaml with a training budget small enough for tests."""
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for model in ("rnn", "lstm"):
-        params[f"train_{model}"].update(SMALL_TRAIN)
-    params["evaluate"].update(SMALL_EVALUATE)
-    return params
-
-
-def make_project(path: Path, params: dict) -> Path:
-    """A directory laid out like the repo's root (manifest, dvc.yaml, params), without outputs."""
-    (path / "data").mkdir(parents=True)
-    shutil.copy(ROOT / "data/names.sha256", path / "data")
-    shutil.copy(ROOT / "dvc.yaml", path)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
-
-
-def run_pipeline_in_process(project: Path, names_dir: Path, stages=None) -> None:
-    """Each stage's main() with the arguments dvc.yaml gives it, in dvc.yaml's order, from
-    `project`: what `dvc repro` runs, without DVC and without a subprocess per stage."""
-    with inside(project, NAMES_DATA_DIR=str(names_dir)):
-        for stage in stages or dvc_yaml.stage_names():
-            module = dvc_yaml.entry_module(stage).removeprefix("stages.")
-            status = call_main(module, *dvc_yaml.module_args(stage))
-            assert status == 0, f"stage {stage} exited with {status}"
+@pytest.fixture
+def project(tmp_path, prepared) -> Path:
+    """A project folder with prepared data and no other outputs, as the current directory."""
+    project = make_project(tmp_path / "p", small_params())
+    shutil.copytree(prepared, project / "data/prepared")
+    with inside(project):
+        yield project
 
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory, names_dir) -> Path:
-    """Every stage run once, in order, on a small budget."""
+    """Every stage run once, in order, in-process, on the small budget."""
     project = make_project(tmp_path_factory.mktemp("small_run"), small_params())
     run_pipeline_in_process(project, names_dir)
     return project
+
+
+class Reproduced(Clone):
+    """A clone after its first `dvc repro`, committed; `first_repro` is what that run printed."""
+    first_repro: str
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory, names_dir) -> Reproduced:
+    """The working tree in a new git repository, small budget and two folds (prepare.folds=2,
+    so that the baseline fits two too), `dvc repro` run and committed. Shared by the e2e
+    tests; each one that changes it restores it (Clone.restore) when done."""
+    clone = Reproduced.of_working_tree(tmp_path_factory.mktemp("reproduced"), names_dir, prepare__folds=2)
+    clone.first_repro = clone.run("dvc", "repro")
+    clone.commit("small run")
+    return clone

@@ -1,19 +1,19 @@
 import pytest
 import torch
 
-from stages.alphabet import ALPHABET, N_LETTERS, encode, fold
+from surnames.alphabet import ALPHABET, N_LETTERS, encode, transliterate
 
 
-def test_alphabet_is_the_seeds_57_letters():
+def test_alphabet_is_the_course_report_s_57_letters():
     assert N_LETTERS == 57
     assert ALPHABET.endswith(" .,;'") and ALPHABET[:52].isalpha()
 
 
-@pytest.mark.parametrize("raw, folded", [
+@pytest.mark.parametrize("raw, transliterated", [
     ("Émile", "Emile"),
     ("Müller", "Muller"),
     ("Nguyễn", "Nguyen"),
-    ("Groß", "Gro"),          # ß has no decomposition: dropped, as the seed did
+    ("Groß", "Gro"),          # ß has no decomposition: dropped, as the course report did
     ("Abl-Ali", "AblAli"),    # so is the hyphen
     ("O'Neal", "O'Neal"),     # the apostrophe is in the alphabet
     ("  Smith \t", "Smith"),
@@ -21,8 +21,8 @@ def test_alphabet_is_the_seeds_57_letters():
     ("ßß-", ""),              # nothing usable left
     ("李", ""),
 ])
-def test_fold(raw, folded):
-    assert fold(raw) == folded
+def test_transliterate(raw, transliterated):
+    assert transliterate(raw) == transliterated
 
 
 def test_encode_pads_and_measures_lengths():

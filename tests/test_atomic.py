@@ -4,29 +4,29 @@ import stat
 import pandas as pd
 import pytest
 
-from stages import atomic
-from stages.errors import ProjectError
+from surnames import atomic
+from surnames.errors import ProjectError
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     path = tmp_path / "out.txt"
-    atomic.write_text_atomic(path, "old\n")
+    atomic.write_text(path, "old\n")
 
     def full_disk(*args):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "replace", full_disk)
     with pytest.raises(ProjectError, match=f"^cannot write {path}: No space left on device$"):
-        atomic.write_bytes_atomic(path, b"new")
+        atomic.write_bytes(path, b"new")
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
 def test_a_failed_block_leaves_the_old_folder_and_no_temporary(tmp_path):
     folder = tmp_path / "prepared"
-    with atomic.staged_dir(folder) as staging:
+    with atomic.output_set() as out, out.folder(folder) as staging:
         (staging / "a.csv").write_text("1\n")
     with pytest.raises(RuntimeError):
-        with atomic.staged_dir(folder) as staging:
+        with atomic.output_set() as out, out.folder(folder) as staging:
             (staging / "a.csv").write_text("2\n")
             raise RuntimeError("half-way")
     assert (folder / "a.csv").read_text() == "1\n" and [p.name for p in tmp_path.iterdir()] == ["prepared"]
@@ -51,16 +51,16 @@ def test_a_read_only_folder_is_one_line_naming_the_user_s_file(tmp_path, monkeyp
 
 def test_an_output_set_that_fails_keeps_every_previous_output(tmp_path):
     first, second, folder = tmp_path / "rnn.json", tmp_path / "lstm.json", tmp_path / "plots"
-    with atomic.output_set():
-        atomic.write_json(first, {"v": 1})
-        atomic.write_json(second, {"v": 1})
-        with atomic.staged_dir(folder) as staging:
-            atomic.write_text_atomic(staging / "a.csv", "1\n")
+    with atomic.output_set() as out:
+        out.write_json(first, {"v": 1})
+        out.write_json(second, {"v": 1})
+        with out.folder(folder) as staging:
+            atomic.write_text(staging / "a.csv", "1\n")
     with pytest.raises(ProjectError, match="cannot write"):
-        with atomic.output_set():
-            atomic.write_json(first, {"v": 2})
-            with atomic.staged_dir(folder) as staging:
-                atomic.write_text_atomic(staging / "a.csv", "2\n")
+        with atomic.output_set() as out:
+            out.write_json(first, {"v": 2})
+            with out.folder(folder) as staging:
+                atomic.write_text(staging / "a.csv", "2\n")
                 assert (staging / "a.csv").read_text() == "2\n"  # inside a staged folder: at once
             assert first.read_text() == '{\n  "v": 1\n}\n'  # not yet: only when the whole set is written
             raise ProjectError("cannot write lstm.json: No space left on device")
@@ -72,8 +72,8 @@ def test_an_output_set_that_fails_keeps_every_previous_output(tmp_path):
 def test_written_files_and_folders_follow_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        atomic.write_text_atomic(tmp_path / "a.txt", "x")
-        with atomic.staged_dir(tmp_path / "out") as staging:
+        atomic.write_text(tmp_path / "a.txt", "x")
+        with atomic.output_set() as out, out.folder(tmp_path / "out") as staging:
             (staging / "b.txt").write_text("y")
     finally:
         os.umask(old)
@@ -84,7 +84,7 @@ def test_written_files_and_folders_follow_the_umask(tmp_path):
 def test_temporaries_a_killed_run_left_are_removed_by_the_next_write(tmp_path):
     (tmp_path / ".prepared.tmp-abc123").mkdir()
     (tmp_path / ".rnn.json.tmp-xyz").write_text("half")
-    with atomic.staged_dir(tmp_path / "prepared"):
+    with atomic.output_set() as out, out.folder(tmp_path / "prepared"):
         pass
     atomic.write_json(tmp_path / "rnn.json", {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared", "rnn.json"]
@@ -92,9 +92,9 @@ def test_temporaries_a_killed_run_left_are_removed_by_the_next_write(tmp_path):
 
 def test_a_failed_write_inside_a_staged_folder_names_the_user_s_path(tmp_path, monkeypatch):
     with pytest.raises(ProjectError) as error:
-        with atomic.staged_dir(tmp_path / "models") as staging:
+        with atomic.output_set() as out, out.folder(tmp_path / "models") as staging:
             monkeypatch.setattr(atomic.tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(OSError(28, "full")))
-            atomic.write_bytes_atomic(staging / "fold-0.pt", b"x")
+            atomic.write_bytes(staging / "fold-0.pt", b"x")
     assert str(error.value) == f"cannot write {tmp_path / 'models/fold-0.pt'}: full"
     assert atomic.user_path("/a/.models.tmp-x1y2/fold-0.pt") == "/a/models/fold-0.pt"
 
@@ -102,7 +102,27 @@ def test_a_failed_write_inside_a_staged_folder_names_the_user_s_path(tmp_path, m
 def test_a_failed_commit_names_the_user_s_path_and_leaves_no_temporary(tmp_path, monkeypatch):
     (tmp_path / "s2.json").mkdir()  # a folder where the stage's file belongs: the rename fails
     with pytest.raises(ProjectError, match=f"^cannot write {tmp_path / 's2.json'}: "):
-        with atomic.output_set():
-            atomic.write_json(tmp_path / "a.json", {})
-            atomic.write_json(tmp_path / "s2.json", {})
+        with atomic.output_set() as out:
+            out.write_json(tmp_path / "a.json", {})
+            out.write_json(tmp_path / "s2.json", {})
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_plain_writes_are_renamed_at_once_even_while_an_output_set_is_open(tmp_path):
+    """Which writes wait is decided by what is called, not by hidden state: a plain write in
+    the middle of an open set lands at once; the set's own writes only at its end."""
+    with atomic.output_set() as out:
+        out.write_json(tmp_path / "later.json", {})
+        atomic.write_json(tmp_path / "now.json", {})
+        assert sorted(p.name for p in tmp_path.iterdir() if ".tmp-" not in p.name) == ["now.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["later.json", "now.json"]
+
+
+def test_two_output_sets_are_independent(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic.output_set() as kept:
+            kept.write_json(tmp_path / "a.json", {"v": 1})
+            with atomic.output_set() as other:
+                other.write_json(tmp_path / "b.json", {"v": 1})
+            raise RuntimeError("the outer set fails after the inner one committed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json"]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stages import bootstrap
+from surnames import bootstrap
 
 
 def mean_of(values):

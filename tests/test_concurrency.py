@@ -7,7 +7,7 @@ from benchmarks.concurrency import command, table_row
 
 
 def test_ratio_is_median_two_at_once_over_median_alone():
-    line, ratio = table_row("seed loop", "defaults", [10.0, 12.0, 11.0], [20.0, 22.0, 21.0, 99.0, 21.5, 23.0])
+    line, ratio = table_row("course loop", "defaults", [10.0, 12.0, 11.0], [20.0, 22.0, 21.0, 99.0, 21.5, 23.0])
     assert ratio == pytest.approx(21.75 / 11.0)
     assert "11.0" in line and "21.8" in line and "1.98x" in line and "99.0" in line
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from stages import data, models
-from stages.errors import ProjectError
-from tests.conftest import DATA, MISSING_DATA, ROOT
+from surnames import cells, data
+from surnames.errors import ProjectError
+from tests.helpers import DATA, MISSING_DATA, ROOT
 
 
 def frame(rows):
@@ -34,7 +34,7 @@ def test_a_batch_is_cut_to_its_longest_name():
 
 def test_predictions_in_chunks_equal_one_pass():
     torch.manual_seed(0)
-    model = models.build("lstm", 57, 8, 2).eval()
+    model = cells.build("lstm", 57, 8, 2).eval()
     encoded = data.Encoded(frame([("Abc" * (i % 4 + 1), "AB"[i % 2]) for i in range(10)]), ["A", "B"])
     whole = data.predict_log_probs(model, encoded)
     torch.testing.assert_close(data.predict_log_probs(model, encoded, chunk=3), whole)
@@ -93,5 +93,6 @@ def test_without_the_data_make_test_fails_once_naming_names_data_dir(tmp_path):
 def test_a_prepared_row_with_an_unusable_name_names_the_file_and_row(tmp_path, name, row):
     rows = [("Abe", "A"), (name, "B")] if row == 3 else [(name, "A"), ("Bo", "B")]
     (tmp_path / "train.csv").write_text(frame(rows).to_csv(index=False))
-    with pytest.raises(ProjectError, match=rf"^{tmp_path / 'train.csv'}:{row}: name '.*' is empty or not folded"):
+    expected = rf"^{tmp_path / 'train.csv'}:{row}: name '.*' is empty or not transliterated"
+    with pytest.raises(ProjectError, match=expected):
         data.read_split(tmp_path, "train", ["A", "B"])

@@ -1,13 +1,17 @@
-"""dvc.yaml against the code: each stage's stages/*.py deps are exactly the modules its entry
-module imports, transitively, so editing a module re-runs every stage that runs it and no other."""
+"""dvc.yaml against the code: each stage's stages/*.py and surnames/*.py deps are exactly its entry
+module and the modules it imports, transitively, so editing a module re-runs every stage that
+runs it and no other."""
 import ast
 from pathlib import Path
 
 import pytest
 
-from stages import dvc_yaml
-from stages.errors import ProjectError
-from tests.conftest import ROOT
+from surnames import dvc_yaml
+from surnames.errors import ProjectError
+from tests.helpers import ROOT
+
+CODE = ("stages.", "surnames.")
+SCORING = ("score_rnn", "score_lstm", "score_baseline", "score_majority")
 
 
 def module_file(module: str) -> Path:
@@ -15,7 +19,7 @@ def module_file(module: str) -> Path:
 
 
 def imported_modules(module: str) -> set[str]:
-    """`module` and every stages.* module it imports, transitively, as repo-relative files."""
+    """`module` and every stages.* or surnames.* module it imports, transitively, as repo-relative files."""
     seen, todo = set(), [module]
     while todo:
         current = todo.pop()
@@ -26,18 +30,18 @@ def imported_modules(module: str) -> set[str]:
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
-                # `from stages import models` names a module; `from stages.data import Encoded` does not
+                # `from surnames import cells` names a module; `from surnames.data import Encoded` does not
                 names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
             else:
                 continue
-            todo += [name for name in names if name.startswith("stages.") and module_file(name).is_file()]
+            todo += [name for name in names if name.startswith(CODE) and module_file(name).is_file()]
     return {module_file(m).relative_to(ROOT).as_posix() for m in seen}
 
 
 def dep_problems(dvc_file: Path) -> list[str]:
     problems = []
     for stage in dvc_yaml.stage_names(dvc_file):
-        declared = {dep for dep in dvc_yaml.deps(stage, dvc_file) if dep.startswith("stages/")}
+        declared = {dep for dep in dvc_yaml.deps(stage, dvc_file) if dep.startswith(("stages/", "surnames/"))}
         needed = imported_modules(dvc_yaml.entry_module(stage, dvc_file))
         problems += [f"{stage}: missing dep {dep}" for dep in sorted(needed - declared)]
         problems += [f"{stage}: needless dep {dep}" for dep in sorted(declared - needed)]
@@ -49,8 +53,10 @@ def test_every_stage_depends_on_exactly_the_modules_it_imports():
 
 
 @pytest.mark.parametrize("line, stages", [
-    ("      - stages/kernels.py\n", {"train_rnn", "train_lstm", "baseline", "evaluate"}),  # train's anchor too
-    ("      - stages/atomic.py\n", {"prepare", "train_rnn", "train_lstm", "baseline", "evaluate", "report"}),
+    # an anchor's line counts for every stage that uses it (train_*, score_*)
+    ("      - surnames/kernels.py\n", {"train_rnn", "train_lstm", "baseline", *SCORING, "evaluate"}),
+    ("      - surnames/atomic.py\n", {"prepare", "train_rnn", "train_lstm", "baseline", *SCORING, "evaluate",
+                                      "report"}),
 ])
 def test_a_removed_dep_line_is_caught(tmp_path, line, stages):
     text = (ROOT / "dvc.yaml").read_text()
@@ -62,9 +68,9 @@ def test_a_removed_dep_line_is_caught(tmp_path, line, stages):
 
 
 def test_an_import_not_in_the_deps_is_caught(tmp_path):
-    text = (ROOT / "dvc.yaml").read_text().replace("      - stages/dvc_yaml.py\n", "")
+    text = (ROOT / "dvc.yaml").read_text().replace("      - surnames/dvc_yaml.py\n", "")
     (tmp_path / "dvc.yaml").write_text(text)
-    assert dep_problems(tmp_path / "dvc.yaml") == ["report: missing dep stages/dvc_yaml.py"]
+    assert dep_problems(tmp_path / "dvc.yaml") == ["report: missing dep surnames/dvc_yaml.py"]
 
 
 def test_lookups():
@@ -81,3 +87,31 @@ def test_a_missing_stage_or_file_is_one_clear_error(tmp_path):
         dvc_yaml.stage("train_gru", ROOT / "dvc.yaml")
     with pytest.raises(ProjectError, match="cannot read the stages of .*dvc.yaml"):
         dvc_yaml.stage("prepare", tmp_path / "dvc.yaml")
+
+
+def input_problems(dvc_file: Path) -> list[str]:
+    """Paths a stage's command is given that another stage writes, but that are not its deps
+    (DVC would then not re-run it when they change)."""
+    written = {out: stage for stage in dvc_yaml.stage_names(dvc_file) for out in dvc_yaml.outs(stage, dvc_file)}
+    problems = []
+    for stage in dvc_yaml.stage_names(dvc_file):
+        deps, outs = set(dvc_yaml.deps(stage, dvc_file)), set(dvc_yaml.outs(stage, dvc_file))
+        for arg in dvc_yaml.module_args(stage, dvc_file):
+            producers = {s for out, s in written.items() if out == arg or out.startswith(arg.rstrip("/") + "/")}
+            if producers - {stage} and arg not in deps and arg not in outs:
+                problems.append(f"{stage}: reads {arg} (written by {', '.join(sorted(producers))}) but does not "
+                                "depend on it")
+    return problems
+
+
+def test_every_input_another_stage_writes_is_a_dep():
+    assert input_problems(ROOT / "dvc.yaml") == []
+
+
+def test_a_missing_model_dep_is_caught(tmp_path):
+    text = (ROOT / "dvc.yaml").read_text()
+    line = "      - data/prepared\n      - models/lstm\n"  # in score_lstm's deps
+    assert text.count(line) == 1
+    (tmp_path / "dvc.yaml").write_text(text.replace(line, "      - data/prepared\n"))
+    assert input_problems(tmp_path / "dvc.yaml") == [
+        "score_lstm: reads models/lstm (written by train_lstm) but does not depend on it"]

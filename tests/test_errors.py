@@ -11,21 +11,35 @@ from pathlib import Path
 
 import pytest
 
-from stages.errors import ProjectError, cli
-from tests.conftest import ROOT, call_main, inside
-from tests.test_train import RNN_ARGS, project, set_rnn_param  # noqa: F401  (project is a fixture)
+from surnames.errors import ProjectError, cli
+from tests.helpers import RNN_ARGS, ROOT, call_main, inside, set_rnn_param
+
+
+def session_processes(session: int) -> list[str]:
+    """The running (not zombie) processes of a session: `ps` lines."""
+    listed = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-s", str(session)], capture_output=True, text=True)
+    return [line for line in listed.stdout.splitlines() if "Z" not in line.split()[1]]
+
+
+def wait_for(condition, timeout_s: float = 60) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 @pytest.mark.parametrize("signum, status, message", [(signal.SIGINT, 130, "error: interrupted"),
                                                      (signal.SIGTERM, 143, "error: terminated")])
-def test_a_stopped_training_is_one_line_and_keeps_the_previous_outputs(project, signum, status, message):  # noqa: F811
+def test_a_stopped_training_is_one_line_and_keeps_the_previous_outputs(project, signum, status, message):
     (project / "metrics").mkdir()
     (project / "metrics/train_rnn.json").write_text('{"old": true}\n')
     set_rnn_param(project, iterations=100000, processes=2)
     stage = subprocess.Popen([sys.executable, "-m", "stages.train", *RNN_ARGS], cwd=project, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
-    time.sleep(6)  # imports, then both fold workers training
+    wait_for(lambda: len(session_processes(stage.pid)) >= 4)  # the stage, its fork server and both fold workers
     # Ctrl-C reaches the whole process group (workers included); `kill` only the parent
     os.killpg(stage.pid, signum) if signum == signal.SIGINT else stage.send_signal(signum)
     _, err = stage.communicate(timeout=60)
@@ -34,10 +48,8 @@ def test_a_stopped_training_is_one_line_and_keeps_the_previous_outputs(project, 
     assert not (project / "models/rnn").exists() and not (project / "plots/curves/rnn").exists()
     leftovers = [p for p in project.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
-    time.sleep(1)  # the pool's terminate() has been sent; give the workers a moment to exit
-    listed = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-s", str(stage.pid)], capture_output=True, text=True)
-    running = [line for line in listed.stdout.splitlines() if "Z" not in line.split()[1]]  # zombies have exited
-    assert running == [], listed.stdout
+    # the pool's terminate() has been sent: every worker exits (zombies have exited too)
+    assert wait_for(lambda: session_processes(stage.pid) == []), session_processes(stage.pid)
 
 
 def test_an_os_error_is_one_line(capsys):

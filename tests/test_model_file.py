@@ -3,9 +3,9 @@ import re
 import pytest
 import torch
 
-from stages import model_file, models
-from stages.alphabet import ALPHABET
-from stages.errors import ProjectError
+from surnames import cells, model_file
+from surnames.alphabet import ALPHABET
+from surnames.errors import ProjectError
 
 CATEGORIES = ["A", "B", "C"]
 
@@ -13,7 +13,7 @@ CATEGORIES = ["A", "B", "C"]
 @pytest.fixture
 def saved(tmp_path):
     torch.manual_seed(0)
-    model = models.build("lstm", len(ALPHABET), 6, len(CATEGORIES))
+    model = cells.build("lstm", len(ALPHABET), 6, len(CATEGORIES))
     path = tmp_path / "sub/lstm.pt"
     model_file.save(path, "lstm", model, CATEGORIES)
     return path, model
@@ -50,7 +50,7 @@ def test_saving_twice_gives_identical_bytes(saved, tmp_path):
     (lambda p: p["state_dict"].update({"i2o.bias": "x"}), "i2o.bias"),
     (lambda p: p["state_dict"].update({"i2o.bias": torch.zeros(5)}), "size mismatch for i2o.bias"),
     (lambda p: p["state_dict"].pop("i2f.weight"), "Missing key"),
-    (lambda p: p.update(state_dict=models.build("rnn", len(ALPHABET), 6, 3).state_dict()),
+    (lambda p: p.update(state_dict=cells.build("rnn", len(ALPHABET), 6, 3).state_dict()),
      "it says lstm but holds rnn weights"),
 ])
 def test_a_tampered_payload_is_refused(saved, change, message):
@@ -76,7 +76,7 @@ def test_a_pickle_with_code_is_refused(tmp_path):
 
 
 def test_non_finite_weights_or_repeated_languages_are_refused(tmp_path):
-    model = models.build("rnn", len(ALPHABET), 4, 2)
+    model = cells.build("rnn", len(ALPHABET), 4, 2)
     model_file.save(tmp_path / "m.pt", "rnn", model, ["A", "B"])
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
     state = {**payload["state_dict"]}

@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stages import kernels, models
-from stages.alphabet import encode
+from surnames import cells, kernels
+from surnames.alphabet import encode
 
-SEED_PRINTOUTS = {
+COURSE_PRINTOUTS = {
     "rnn": """RNN(
   (i2h): Linear(in_features=185, out_features=128, bias=True)
   (i2o): Linear(in_features=185, out_features=18, bias=True)
@@ -24,14 +24,14 @@ NAMES = ["Nguyen", "O", "Schwarzenegger", "Li", "Abbascia", "Ng", "Z", "Papadopo
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm"])
-def test_printout_is_the_seeds(name):
-    assert str(models.build(name, 57, 128, 18)) == SEED_PRINTOUTS[name]
+def test_printout_is_the_course_report_s(name):
+    assert str(cells.build(name, 57, 128, 18)) == COURSE_PRINTOUTS[name]
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm"])
 def test_batched_forward_and_gradients_equal_one_name_at_a_time(name):
     torch.manual_seed(1)
-    model = models.build(name, 57, 32, 18)
+    model = cells.build(name, 57, 32, 18)
     letters, lengths = encode(NAMES)
     targets = torch.arange(len(NAMES)) % 18
 
@@ -40,7 +40,7 @@ def test_batched_forward_and_gradients_equal_one_name_at_a_time(name):
     batched_grads = {k: p.grad.clone() for k, p in model.named_parameters()}
     model.zero_grad()
 
-    one_by_one = torch.cat([models.step_through(model, letters[:length, column : column + 1])[0]
+    one_by_one = torch.cat([cells.step_through(model, letters[:length, column : column + 1])[0]
                             for column, length in enumerate(lengths.tolist())])
     F.nll_loss(one_by_one, targets, reduction="sum").backward()
 
@@ -63,14 +63,14 @@ def test_hand_written_backward_passes_gradcheck(recurrence):
 
 
 def test_one_letter_names_read_out_from_a_zero_state():
-    model = models.build("lstm", 57, 8, 3)
+    model = cells.build("lstm", 57, 8, 3)
     letters, lengths = encode(["A", "B"])
     state = model.hidden_before_last(letters, lengths)
     assert torch.equal(state, torch.zeros(2, 8))
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm"])
-def test_state_dict_keeps_the_seeds_layer_names(name):
-    keys = set(models.build(name, 57, 16, 18).state_dict())
+def test_state_dict_keeps_the_course_report_s_layer_names(name):
+    keys = set(cells.build(name, 57, 16, 18).state_dict())
     layers = {"rnn": ["i2h", "i2o"], "lstm": ["i2i", "i2o", "i2f", "i2c", "i2g"]}[name]
     assert keys == {f"{layer}.{kind}" for layer in layers for kind in ("weight", "bias")}

@@ -1,12 +1,12 @@
 import pytest
 import yaml
 
-from stages import params as schema
-from stages.data import Sampler
-from stages.errors import ProjectError
-from stages.params import check_all, load_params, read_params
-from stages.step import OPTIMIZERS
-from tests.conftest import ROOT, call_main
+from surnames import params as schema
+from surnames.data import Sampler
+from surnames.errors import ProjectError
+from surnames.params import check_all, load_params, read_params
+from surnames.step import OPTIMIZERS
+from tests.helpers import ROOT, call_main
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_an_unknown_section_is_refused(committed, tmp_path, section, nearest):
     ("evaluate", "length_buckets", [True]), ("baseline", "ngram_range", [1, True]), ("train_rnn", "folds", [False]),
     ("train_rnn", "hidden_size", True), ("train_lstm", "batch_size", 1.0), ("evaluate", "bootstrap_draws", "many"),
     ("train_rnn", "threads", 64), ("evaluate", "threads", 0), ("train_rnn", "threads", "all"),
-    ("train_rnn", "optimizer", "rmsprop"), ("prepare", "folds", 1), ("report", "seed_figures", {"rnn": 60}),
+    ("train_rnn", "optimizer", "rmsprop"), ("prepare", "folds", 1), ("report", "course_figures", {"rnn": 60}),
 ])
 def test_invalid_values_are_refused(committed, tmp_path, section, key, value):
     committed[section][key] = value

@@ -20,7 +20,7 @@ import yaml
 from dvc_render.base import Renderer
 from dvc_render.html import PAGE_HTML
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 VENDOR = ROOT / "vendor" / "vega"
 # Chromium with no way out: a proxy that refuses, every host name unresolvable, no QUIC, no
@@ -110,8 +110,8 @@ class PageScan(HTMLParser):
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
-        pytest.fail("chromium not found: this test renders the plots page in Debian's `chromium` package "
-                    "(apt-get install -y chromium)")
+        pytest.fail("chromium not found: this test renders the plots page in Debian's `chromium` package; "
+                    "make test installs it (or run apt-get install -y chromium)")
     return found
 
 
@@ -161,6 +161,7 @@ def test_vendored_files_are_the_recorded_ones_and_the_template_is_built_from_the
     assert check.returncode == 0, check.stderr
 
 
+@pytest.mark.browser
 def test_every_plot_draws_with_no_network(tmp_path):
     chromium()
     page = make_page(tmp_path / "plots")   # the template named in .dvc/config
@@ -186,6 +187,7 @@ def test_every_plot_draws_with_no_network(tmp_path):
     assert "cdn.jsdelivr.net" not in html and "<script src=" not in html
 
 
+@pytest.mark.browser
 def test_dvc_default_page_draws_nothing_offline(tmp_path):
     """The control: DVC's own template loads vega from a CDN, so offline nothing draws. This shows
     that the network is really cut off and that the check above sees a blank page."""

@@ -11,9 +11,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages import predict, train
-from stages.alphabet import fold
-from tests.conftest import ROOT, call_main, inside, make_project, run_stage, small_params
+from surnames import predict, train
+from surnames.alphabet import transliterate
+from tests.helpers import ROOT, call_main, inside, make_project, run_module, small_params
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_any_unicode_gets_a_prediction_or_a_clean_error(lstm, names, top):
     results = predict.predict(*lstm, names, top)
     assert [r["name"] for r in results] == names
     for r in results:
-        if 0 < len(r["folded"]) <= predict.MAX_LETTERS and len(r["name"]) <= predict.MAX_CHARS:
+        if 0 < len(r["transliterated"]) <= predict.MAX_LETTERS and len(r["name"]) <= predict.MAX_CHARS:
             assert "error" not in r and len(r["predictions"]) == min(top, 18)
             probabilities = [p["probability"] for p in r["predictions"]]
             assert all(math.isfinite(p) and 0 <= p <= 1 for p in probabilities)
@@ -76,7 +76,7 @@ def test_any_unicode_gets_a_prediction_or_a_clean_error(lstm, names, top):
         else:
             assert "predictions" not in r and "\n" not in r["error"] and len(r["error"]) < 600
             expected = ("is longer than" if len(r["name"]) > predict.MAX_CHARS else
-                        "has no usable letters" if not r["folded"] else "over the limit of 64")
+                        "has no usable letters" if not r["transliterated"] else "over the limit of 64")
             assert expected in r["error"]
 
 
@@ -84,19 +84,19 @@ def test_long_names_are_refused_and_batches_stay_bounded():
     """A recording stand-in for a cell: what reaches the model is bounded whatever the input."""
     seen = []
 
-    def recorder(folded):
-        seen.append(folded)
-        return torch.zeros(len(folded), 3).log_softmax(1)
+    def recorder(transliterated):
+        seen.append(transliterated)
+        return torch.zeros(len(transliterated), 3).log_softmax(1)
 
     limit = predict.MAX_LETTERS
     names = ["Nakamura"] * 6000 + ["a" * 20_000, "b" * (limit + 1), "c" * limit, " " * 5 + "d" * limit + "é"]
     results = predict.predict([recorder], ["X", "Y", "Z"], names, top=1)
     assert [r["name"] for r in results] == names
     assert "longer than 1024 characters" in results[-4]["error"] and len(results[-4]["error"]) < 200
-    assert f"has {limit + 1} letters after folding, over the limit of {limit}" in results[-3]["error"]
+    assert f"has {limit + 1} letters after transliteration, over the limit of {limit}" in results[-3]["error"]
     assert "error" not in results[-2] and "error" in results[-1]  # 65 letters once é folds to e
     assert sum(len(batch) for batch in seen) == 6001
-    assert [name for batch in seen for name in batch] == [fold(n) for n in names[:6000]] + ["c" * limit]
+    assert [name for batch in seen for name in batch] == [transliterate(n) for n in names[:6000]] + ["c" * limit]
     assert len(seen) > 1 and all(sum(map(len, batch)) <= predict.BATCH_LETTERS for batch in seen)
     assert max(len(name) for batch in seen for name in batch) == limit
 
@@ -110,7 +110,7 @@ def test_ten_thousand_names_and_a_huge_line_fit_in_bounded_memory(trained):
     limit = 3 << 29  # 1.5 GiB of address space (it runs in 1 GiB); before, one tensor alone was 1.6 GB
     # One thread and two malloc arenas, so that the address space mapped does not grow with the CPU count
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
-    result = subprocess.run([sys.executable, "-m", "stages.predict", "--model", "lstm"], cwd=trained,
+    result = subprocess.run([sys.executable, "-m", "surnames.predict", "--model", "lstm"], cwd=trained,
                             input=stdin, capture_output=True, text=True, timeout=120, env=env,
                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
@@ -120,7 +120,7 @@ def test_ten_thousand_names_and_a_huge_line_fit_in_bounded_memory(trained):
 
 def test_cli_predicts_the_others_and_exits_1_for_an_unusable_name(trained, capsys):
     with inside(trained):
-        status = call_main("predict", "--top", "2", "Kobayashi", "ßß-", "Stavropoulos")
+        status = call_main("surnames.predict", "--top", "2", "Kobayashi", "ßß-", "Stavropoulos")
     out, err = capsys.readouterr()
     assert status == 1
     assert err == "error: 'ßß-' has no usable letters (the model reads only " \
@@ -133,10 +133,10 @@ def test_cli_predicts_the_others_and_exits_1_for_an_unusable_name(trained, capsy
 def test_cli_reads_stdin_and_writes_json(trained):
     """A real process, so that stdin's bytes are decoded as a user's shell would give them."""
     stdin = "Matsumoto\n\n🙂\x00\nNguyễn\n" + "a" * 5000 + "\n"
-    result = run_stage("predict", "--json", "--model", "lstm", cwd=trained, stdin=stdin)
+    result = run_module("surnames.predict", "--json", "--model", "lstm", cwd=trained, stdin=stdin)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     documents = json.loads(result.stdout)
-    assert [d["folded"][:8] for d in documents] == ["Matsumot", "", "Nguyen", "aaaaaaaa"]
+    assert [d["transliterated"][:8] for d in documents] == ["Matsumot", "", "Nguyen", "aaaaaaaa"]
     assert documents[0]["predictions"][0]["language"] == "Japanese"
 
 
@@ -151,23 +151,23 @@ def test_cli_missing_or_corrupt_model(tmp_path, capsys, content, message):
     if content is not None:
         (tmp_path / "models/rnn/fold-0.pt").write_bytes(content)
     with inside(tmp_path):
-        status = call_main("predict", "--model", "rnn", "Smith")
+        status = call_main("surnames.predict", "--model", "rnn", "Smith")
     err = capsys.readouterr().err
     assert status == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1
 
 
 def test_cli_model_path_option_and_no_dvc_yaml(trained, tmp_path, capsys):
     with inside(tmp_path):
-        assert call_main("predict", "--model-path", str(trained / "models/lstm/fold-0.pt"), "Kobayashi") == 0
+        assert call_main("surnames.predict", "--model-path", str(trained / "models/lstm/fold-0.pt"), "Kobayashi") == 0
         assert capsys.readouterr().out.startswith("Kobayashi\tJapanese ")
-        assert call_main("predict", "Kobayashi") == 1
+        assert call_main("surnames.predict", "Kobayashi") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read the stages of dvc.yaml") and err.count("\n") == 1
 
 
 def test_cli_refuses_a_model_file_of_another_model(trained, capsys):
     with inside(trained):
-        assert call_main("predict", "--model", "lstm", "--model-path", "models/rnn", "Smith") == 1
+        assert call_main("surnames.predict", "--model", "lstm", "--model-path", "models/rnn", "Smith") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: models/rnn/fold-0.pt holds a rnn model, not lstm") and err.count("\n") == 1
 
@@ -176,7 +176,7 @@ def test_cli_json_is_valid_for_binary_junk_on_stdin(trained):
     """Undecodable bytes, NUL, ESC and a line of 100 000 zero bytes: one ASCII JSON array, an
     entry per non-blank line in input order, and exit status 1 because some were refused."""
     stdin = b"Matsumoto\n\xff\xfe\x80junk\n\x1b[31mNakamura\x00\n" + b"\x00" * 100_000 + b"\nNguy\xe1\xbb\x85n\n"
-    result = subprocess.run([sys.executable, "-m", "stages.predict", "--json"], cwd=trained, input=stdin,
+    result = subprocess.run([sys.executable, "-m", "surnames.predict", "--json"], cwd=trained, input=stdin,
                             capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert result.returncode == 1 and b"Traceback" not in result.stderr
     text = result.stdout.decode("ascii")  # ASCII is valid UTF-8 whatever the terminal
@@ -184,14 +184,14 @@ def test_cli_json_is_valid_for_binary_junk_on_stdin(trained):
     assert text == json.dumps(documents, indent=2) + "\n"
     assert [d["name"] for d in documents] == ["Matsumoto", "\ufffd\ufffd\ufffdjunk", "\x1b[31mNakamura\x00",
                                               "\x00" * predict.MAX_LINE_BYTES, "Nguy\u1ec5n"]  # the huge line, cut
-    assert [d["folded"][:9] for d in documents] == ["Matsumoto", "junk", "mNakamura", "", "Nguyen"]
+    assert [d["transliterated"][:9] for d in documents] == ["Matsumoto", "junk", "mNakamura", "", "Nguyen"]
     assert ["error" in d for d in documents] == [False, False, False, True, False]
     assert "is longer than 1024 characters" in documents[3]["error"]
     assert result.stderr.decode().count("\n") == 1
 
 
 def test_cli_json_lists_every_refused_name_and_exits_1(trained):
-    result = run_stage("predict", "--json", cwd=trained, stdin="123\n-\n")
+    result = run_module("surnames.predict", "--json", cwd=trained, stdin="123\n-\n")
     assert result.returncode == 1
     assert [d["name"] for d in json.loads(result.stdout)] == ["123", "-"]
     assert result.stderr.count("error: ") == 2
@@ -200,7 +200,7 @@ def test_cli_json_lists_every_refused_name_and_exits_1(trained):
 def test_cli_escapes_control_characters_in_tsv(trained, capsys):
     names = ["Kob\tayashi", "Mat\nsu\rmoto", "\x1b[2JNakamura\x00", "Back\\slash\u200b", "Nguyễn"]
     with inside(trained):
-        assert call_main("predict", "--top", "2", *names) == 0
+        assert call_main("surnames.predict", "--top", "2", *names) == 0
     lines = capsys.readouterr().out.split("\n")
     assert lines.pop() == "" and len(lines) == len(names)
     assert [line.split("\t")[0] for line in lines] == [
@@ -209,7 +209,7 @@ def test_cli_escapes_control_characters_in_tsv(trained, capsys):
 
 
 def test_predict_imports_only_what_it_needs():
-    code = "import sys, stages.predict; print(sorted({m.split('.')[0] for m in sys.modules} & " \
+    code = "import sys, surnames.predict; print(sorted({m.split('.')[0] for m in sys.modules} & " \
            "{'pandas', 'sklearn', 'matplotlib', 'scipy', 'numpy.random'}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.stdout == "[]\n", result.stderr
@@ -220,13 +220,14 @@ def test_cli_refuses_a_cell_file_that_holds_the_other_cell(trained, tmp_path, ca
     payload = torch.load(trained / "models/rnn/fold-0.pt", weights_only=True)
     torch.save({**payload, "model": "lstm"}, tmp_path / "fold-0.pt")
     with inside(trained):
-        assert call_main("predict", "--model", "lstm", "--model-path", str(tmp_path), "Smith") == 1
+        assert call_main("surnames.predict", "--model", "lstm", "--model-path", str(tmp_path), "Smith") == 1
     err = capsys.readouterr().err
     assert err == f"error: corrupt model file {tmp_path / 'fold-0.pt'}: it says lstm but holds rnn weights\n"
 
 
 def test_cli_refuses_the_baseline_for_a_cell(trained, capsys):
     with inside(trained):
-        assert call_main("predict", "--model", "rnn", "--model-path", "models/baseline/fold-0.pt", "Smith") == 1
+        status = call_main("surnames.predict", "--model", "rnn", "--model-path", "models/baseline/fold-0.pt", "Smith")
+    assert status == 1
     err = capsys.readouterr().err
     assert err.startswith("error: models/baseline/fold-0.pt holds a baseline model, not rnn") and err.count("\n") == 1

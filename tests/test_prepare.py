@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stages import dvc_yaml
-from stages import prepare as prep
-from stages.errors import ProjectError
-from tests.conftest import ROOT, call_main, inside
+from surnames import dvc_yaml
+from surnames import prepare as prep
+from surnames.errors import ProjectError
+from tests.helpers import ROOT, call_main, inside
 
 PREPARE_ARGS = dvc_yaml.module_args("prepare", ROOT / "dvc.yaml")
 
@@ -82,7 +82,7 @@ def test_every_language_in_every_file_and_folds_are_balanced(prepared):
     sizes = [fold["test"]["name"].nunique() for fold in folds]
     assert max(sizes) - min(sizes) <= 1  # dealt round-robin across all strata
     assert metrics["rows_after_dedup"] < metrics["rows_raw"]
-    assert metrics["folding"]["dropped_characters"]["ß"] > 0
+    assert metrics["transliteration"]["dropped_characters"]["ß"] > 0
 
 
 def test_names_of_several_languages_are_kept_under_each(prepared):

@@ -19,12 +19,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import ROOT, SMALL_EVALUATE
-from tests.test_pipeline import Clone, ran_stages
+from tests.helpers import SMALL_FOLDS, Clone, ran_stages
 
-pytestmark = pytest.mark.slow
-# Two folds (prepare.folds=2, so the baseline fits two too) of a few steps: every stage in seconds.
-BUDGET = {"iterations": 30, "eval_every": 10, "batch_size": 32, "folds": [0, 1], "processes": 2, "threads": 1}
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BUCKET, PREFIX = "names", "project"
 CELL = "lstm-h16"
 CELL_PARAM = "train_lstm.hidden_size=16"
@@ -107,7 +104,7 @@ def s3():
 class Machine(Clone):
     """A clone that prints each command and its output (`pytest -s` shows the transcript)."""
 
-    def __init__(self, name: str, path: Path, names_dir: Path):
+    def __init__(self, path: Path, names_dir: Path, name: str = "A"):
         super().__init__(path, names_dir)
         self.name = name
         for variable in [v for v in self.env if v.startswith("AWS_")]:
@@ -131,11 +128,6 @@ class Machine(Clone):
         self.outputs.append(result.stdout + result.stderr)
         return result
 
-    def run(self, *command: str) -> str:
-        result = self.attempt(*command)
-        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
-        return result.stdout + result.stderr
-
     def json(self, *command: str):
         result = self.attempt(*command, echo=False)
         assert result.returncode == 0, result.stderr
@@ -157,16 +149,6 @@ class Machine(Clone):
                 if not name.startswith((".git/", ".dvc/tmp/"))}
 
 
-def copy_working_tree(path: Path) -> None:
-    """The working tree's tracked and untracked files, minus ignored ones (as tests/test_pipeline.py)."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (path / name).parent.mkdir(parents=True, exist_ok=True)
-            (path / name).write_bytes((ROOT / name).read_bytes())
-
-
 @dataclass
 class Published:
     origin: Path
@@ -177,34 +159,29 @@ class Published:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory, names_dir, s3) -> Published:
-    """Machine A: the project with a small budget, `dvc repro`, committed, pushed to origin and S3;
-    then one cell, `dvc exp push origin`ed."""
+def published(tmp_path_factory, reproduced, s3) -> Published:
+    """Machine A: the session's reproduced project (small budget, `dvc repro`, committed) with an
+    S3 remote, pushed to origin and S3; then one cell, `dvc exp push origin`ed."""
     origin = tmp_path_factory.mktemp("origin") / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
-    a = Machine("A", tmp_path_factory.mktemp("machine_a"), names_dir)
-    copy_working_tree(a.path)
-    a.run("git", "init", "-q", "-b", "main")
-    budget = {f"train_{m}__{k}": v for m in ("rnn", "lstm") for k, v in BUDGET.items()}
-    a.set_params(**budget, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()}, prepare__folds=2)
+    a = Machine.copy_of(reproduced, tmp_path_factory.mktemp("machines") / "a")
     a.run("dvc", "remote", "add", "-d", "storage", f"s3://{BUCKET}/{PREFIX}")
     a.run("dvc", "remote", "modify", "storage", "endpointurl", s3.endpoint)
     a.credentials(s3)
     committed = (a.path / ".dvc/config").read_text()
     assert s3.key not in committed and s3.secret not in committed and "endpointurl" in committed
     a.run("git", "check-ignore", "-q", ".dvc/config.local")
-    a.commit("small budget, S3 remote")
-    a.run("dvc", "repro")
-    a.commit("small run")
+    a.commit("S3 remote")
+    assert "up to date" in a.run("dvc", "status")
     a.run("git", "remote", "add", "origin", str(origin))
     a.run("git", "push", "-q", "-u", "origin", "main")
     a.run("dvc", "push")
     assert s3.objects(), "dvc push wrote nothing to the bucket"
     main_models = a.sha256("models/lstm/fold-*.pt")
-    assert len(main_models) == len(BUDGET["folds"])
+    assert len(main_models) == len(SMALL_FOLDS)
 
     output = a.run("dvc", "exp", "run", "-n", CELL, "-S", CELL_PARAM)
-    assert ran_stages(output) == {"params", "train_lstm", "evaluate", "report"}  # nothing more than the change needs
+    assert ran_stages(output) == {"params", "train_lstm", "score_lstm", "evaluate", "report"}  # what the change needs
     cell_models = a.sha256("models/lstm/fold-*.pt")
     assert cell_models.keys() == main_models.keys() and cell_models != main_models
     cell_lstm_metrics = json.loads((a.path / "metrics/lstm.json").read_text())
@@ -216,7 +193,7 @@ def published(tmp_path_factory, names_dir, s3) -> Published:
 def fresh_clone(name: str, published: Published, path: Path, names_dir: Path, s3: S3) -> Machine:
     """Another machine: a `git clone` of origin, nothing else but its own credentials."""
     subprocess.run(["git", "clone", "-q", str(published.origin), str(path)], check=True)
-    machine = Machine(name, path, names_dir)
+    machine = Machine(path, names_dir, name)
     assert not (path / ".dvc/cache").exists() and not (path / "models").exists()
     machine.credentials(s3)
     return machine
@@ -225,8 +202,8 @@ def fresh_clone(name: str, published: Published, path: Path, names_dir: Path, s3
 def experiments(show: list) -> dict[str, dict]:
     """`dvc exp show --json`: each named experiment's data."""
     found = {}
-    for baseline in show:
-        for experiment in baseline.get("experiments") or []:
+    for commit in show:
+        for experiment in commit.get("experiments") or []:
             for rev in experiment.get("revs", []):
                 if rev.get("name"):
                     found[rev["name"]] = rev["data"]

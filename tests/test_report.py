@@ -1,8 +1,8 @@
 import json
 import re
 
-from stages import report
-from tests.conftest import call_main, inside
+from surnames import report
+from tests.helpers import call_main, inside
 
 
 def test_report_links_only_figures_that_exist(small_run):
@@ -26,7 +26,7 @@ def test_report_numbers_come_from_the_metrics(small_run):
         metrics = json.loads((small_run / f"metrics/{reference}.json").read_text())
         label, accuracy = report.Figures.label(reference), report.with_interval(metrics["test"]["accuracy"])
         assert f"| {label} | test: held-out names | {accuracy}" in text
-    assert "**Against the n-gram baseline**" in text and "Goal check: the seed LSTM" in text
+    assert "**Against the n-gram baseline**" in text and "Goal check: the course LSTM" in text
 
 
 def entry(difference, low, high):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from stages.scores import confusion_matrix, recall_per_class, scores
+from surnames.scores import confusion_matrix, recall_per_class, scores
 
 
 def test_scores_on_a_hand_computed_case():

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from stages import models, step
-from stages.alphabet import encode
-from stages.errors import ProjectError
+from surnames import cells, step
+from surnames.alphabet import encode
+from surnames.errors import ProjectError
 
 
 @pytest.mark.parametrize("loss", [math.nan, math.inf, 2e4])
@@ -21,7 +21,7 @@ def batch():
 
 def test_a_refused_loss_leaves_the_weights_untouched():
     torch.manual_seed(0)
-    model = models.build("rnn", 57, 4, 2)
+    model = cells.build("rnn", 57, 4, 2)
     with torch.no_grad():
         model.i2o.bias.fill_(float("nan"))
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -34,7 +34,7 @@ def test_a_refused_loss_leaves_the_weights_untouched():
 
 def test_a_step_changes_the_weights_and_lowers_the_loss_on_its_batch():
     torch.manual_seed(0)
-    model = models.build("lstm", 57, 4, 2)
+    model = cells.build("lstm", 57, 4, 2)
     optimizer = step.OPTIMIZERS["adam"](model.parameters(), lr=0.05)
     losses = [step.optimizer_step(model, optimizer, batch(), 1.0, i, "train_lstm") for i in range(20)]
     assert losses[-1] < losses[0]

@@ -1,5 +1,5 @@
-from stages.params import read_params
-from tests.conftest import ROOT
+from surnames.params import read_params
+from tests.helpers import ROOT
 from tools import sweep
 
 

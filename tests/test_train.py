@@ -4,19 +4,18 @@ import shutil
 import pandas as pd
 import pytest
 import torch
-import yaml
 
-from stages import train
-from stages.alphabet import encode
-from stages.data import Encoded
-from stages.errors import ProjectError
-from tests.conftest import call_main, inside, make_project, small_params
+from surnames import train
+from surnames.alphabet import encode
+from surnames.data import Encoded
+from surnames.errors import ProjectError
+from surnames.params import check_section
+from tests.helpers import RNN_ARGS, call_main, one_line_error, set_rnn_param, small_params
 
 GOOD = {"hidden_size": 8, "optimizer": "adam", "lr": 0.01, "batch_size": 4, "iterations": 3, "eval_every": 1,
         "sampler": "balanced", "grad_clip": 0, "seed": 0, "threads": 1, "folds": [0], "processes": 1,
         "loss_weights": "none", "weight_decay": 0.0, "keep": "final", "select_by": "balanced_accuracy",
         "lr_schedule": "none", "dropout": 0.0}
-RNN_ARGS = ["rnn", "data/prepared", "models/rnn", "plots/curves/rnn", "metrics/train_rnn.json"]
 
 
 @pytest.mark.parametrize("key, value", [
@@ -28,11 +27,11 @@ RNN_ARGS = ["rnn", "data/prepared", "models/rnn", "plots/curves/rnn", "metrics/t
 ])
 def test_invalid_params_are_refused(key, value):
     with pytest.raises(ProjectError, match=f"invalid param train_rnn.{key}="):
-        train.check_params({**GOOD, key: value}, "train_rnn")
+        check_section("train_rnn", {**GOOD, key: value})
 
 
 def test_valid_params_pass():
-    assert train.check_params(dict(GOOD), "train_rnn") == GOOD
+    assert check_section("train_rnn", dict(GOOD)) == GOOD
 
 
 def frame(rows):
@@ -83,26 +82,6 @@ def test_same_params_give_byte_identical_outputs_in_one_process_or_several(tmp_p
         assert (tmp_path / f"c/fold-{fold}.csv").read_bytes() == \
             (small_run / f"plots/curves/rnn/fold-{fold}.csv").read_bytes()
     assert (tmp_path / "s.json").read_bytes() == (small_run / "metrics/train_rnn.json").read_bytes()
-
-
-@pytest.fixture
-def project(tmp_path, small_run):
-    """A project folder with prepared data and no other outputs, as the current directory."""
-    project = make_project(tmp_path / "p", small_params())
-    shutil.copytree(small_run / "data/prepared", project / "data/prepared")
-    with inside(project):
-        yield project
-
-
-def set_rnn_param(project, **changes):
-    params = small_params()
-    params["train_rnn"].update(changes)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def one_line_error(capsys, status, expected: str):
-    err = capsys.readouterr().err
-    assert status == 1 and err.startswith(f"error: {expected}") and err.count("\n") == 1, err
 
 
 def test_cli_writes_where_it_is_told(project, capsys):
@@ -201,7 +180,7 @@ def test_balanced_loss_weights_are_inverse_class_frequencies_and_reach_the_loss(
     counts = torch.bincount(train_set.targets).float()
     assert torch.allclose(weights * counts, torch.full((3,), len(train_set) / 3))
     torch.manual_seed(0)
-    model = train.models.build("rnn", 57, 4, 3)
+    model = train.cells.build("rnn", 57, 4, 3)
     batch = train_set.batch(torch.arange(len(train_set)))
     log_probs = model(*batch[:2]).detach()
     picked = -log_probs[torch.arange(len(train_set)), batch[2]]
@@ -212,7 +191,7 @@ def test_balanced_loss_weights_are_inverse_class_frequencies_and_reach_the_loss(
 
 
 def test_weight_decay_means_adamw_and_cosine_decays_the_lr_to_zero():
-    model = train.models.build("rnn", 57, 4, 3)
+    model = train.cells.build("rnn", 57, 4, 3)
     optimizer = train.make_optimizer({**GOOD, "weight_decay": 0.01}, model)
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["weight_decay"] == 0.01
     assert type(train.make_optimizer(GOOD, model)) is torch.optim.Adam
@@ -226,12 +205,12 @@ def test_weight_decay_means_adamw_and_cosine_decays_the_lr_to_zero():
     assert train.make_schedule(GOOD, optimizer) is None
 
 
-def test_dropout_acts_in_training_only_and_leaves_the_seed_cell_as_it_was():
+def test_dropout_acts_in_training_only_and_leaves_the_course_cell_as_it_was():
     torch.manual_seed(0)
-    model = train.models.build("lstm", 57, 32, 3)
+    model = train.cells.build("lstm", 57, 32, 3)
     model.hidden_dropout = 0.5
-    seed_layers = {f"{layer}.{p}" for layer in ("i2i", "i2o", "i2f", "i2c", "i2g") for p in ("weight", "bias")}
-    assert set(model.state_dict()) == seed_layers  # the seed cell's five Linear layers, nothing added
+    course_layers = {f"{layer}.{p}" for layer in ("i2i", "i2o", "i2f", "i2c", "i2g") for p in ("weight", "bias")}
+    assert set(model.state_dict()) == course_layers  # the course cell's five Linear layers, nothing added
     assert not any(isinstance(module, torch.nn.Dropout) for module in model.modules())
     letters, lengths = encode(["Abcdef", "Qrs"])
     assert not torch.equal(model(letters, lengths), model(letters, lengths))

@@ -1,4 +1,4 @@
-"""make sweep: a queued DVC grid of training options per seed cell, selected on val names.
+"""make sweep: a queued DVC grid of training options per course cell, selected on val names.
 
 1. Queues one `dvc exp run --queue` per cell: the model's defaults with one option changed
    (the training options of params.yaml, hidden size, lr), training fold 0 only, and runs the
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from stages.params import read_params
+from surnames.params import read_params
 
 OPTIONS = {  # one factor at a time, from the defaults in params.yaml
     "defaults": {},

@@ -1,11 +1,11 @@
-"""One optimizer step of a seed cell on a minibatch: the training loop's inner step, shared
+"""One optimizer step of a course cell on a minibatch: the training loop's inner step, shared
 with the benchmark so that it times exactly what training runs."""
 import math
 
 import torch
 import torch.nn.functional as F
 
-from stages.errors import ProjectError
+from surnames.errors import ProjectError
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 MAX_LOSS = 1e4  # NLL over 18 classes starts near 2.9: beyond this the run has blown up

@@ -1,8 +1,8 @@
-"""The seed's two cells, side by side, with a batched forward pass for each.
+"""The course report's two cells, side by side, with a batched forward pass for each.
 
 Both read `combined = cat(one_hot(letter), hidden)` at every letter; the prediction is the
 output at a name's last letter, `softmax(i2o(cat(one_hot(last letter), hidden before it)))`.
-`step()` is the seed's forward verbatim (one letter, one name at a time); `forward()`
+`step()` is the course report's forward verbatim (one letter, one name at a time); `forward()`
 computes the same thing for a padded batch of names of different lengths, faster:
 a Linear layer applied to a one-hot vector is a column lookup, the LSTM's four gates are
 one matrix product, and the recurrence runs in stages/kernels.py with a hand-written
@@ -12,17 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages import kernels
+from surnames import kernels
 
 
-class SeedCell(nn.Module):
+class Cell(nn.Module):
     """What both cells share: sizes, the read-out at the last letter, and state shapes."""
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
         # Dropout on the hidden state read at the last letter, in training mode only: a plain
-        # float, not a layer, so the printout and state_dict stay the seed's.
+        # float, not a layer, so the printout and state_dict stay the course report's.
         self.hidden_dropout = 0.0
 
     def _input_half(self, layer: nn.Linear) -> torch.Tensor:
@@ -45,7 +45,7 @@ class SeedCell(nn.Module):
         return self.softmax(logits)
 
 
-class RNN(SeedCell):
+class RNN(Cell):
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
         super().__init__(input_size, hidden_size)
         self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
@@ -54,7 +54,7 @@ class RNN(SeedCell):
 
     def step(self, input: torch.Tensor, hidden: torch.Tensor):
         combined = torch.cat((input, hidden), 1)
-        hidden = self.i2h(combined)  # the seed's RNN is linear: no squashing non-linearity
+        hidden = self.i2h(combined)  # the course RNN is linear: no squashing non-linearity
         output = self.softmax(self.i2o(combined))
         return output, hidden
 
@@ -67,7 +67,7 @@ class RNN(SeedCell):
                                          letters, lengths - 1)
 
 
-class LSTM(SeedCell):
+class LSTM(Cell):
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
         super().__init__(input_size, hidden_size)
         self.i2i = nn.Linear(input_size + hidden_size, hidden_size)
@@ -103,12 +103,12 @@ class LSTM(SeedCell):
 CELLS = {"rnn": RNN, "lstm": LSTM}
 
 
-def build(model: str, input_size: int, hidden_size: int, output_size: int) -> SeedCell:
+def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Cell:
     return CELLS[model](input_size, hidden_size, output_size)
 
 
-def step_through(model: SeedCell, letters: torch.Tensor, track_hidden: bool = False):
-    """The seed's computation, step() letter by letter, for names of one length: letters [T, B].
+def step_through(model: Cell, letters: torch.Tensor, track_hidden: bool = False):
+    """The course report's computation, step() letter by letter, for names of one length: letters [T, B].
 
     Returns the outputs at the last letter [B, classes] and the hidden state read at each
     letter; with `track_hidden` the first state requires grad, so gradients reach all of

@@ -1,4 +1,5 @@
-"""The seed's alphabet and name folding, shared by training, evaluation and prediction."""
+"""The course report's alphabet, and transliterating a name onto it: shared by training,
+evaluation and prediction."""
 import string
 import unicodedata
 
@@ -9,8 +10,9 @@ N_LETTERS = len(ALPHABET)  # 57
 _INDEX = {letter: i for i, letter in enumerate(ALPHABET)}
 
 
-def fold(name: str) -> str:
-    """Fold a name the seed's way: NFD, drop combining marks, keep only ALPHABET.
+def transliterate(name: str) -> str:
+    """A name on the course report's alphabet, as the course report did it: NFD, drop
+    combining marks, keep only ALPHABET.
 
     Surrounding whitespace is not part of a name, so it is stripped before and after.
     """
@@ -20,7 +22,7 @@ def fold(name: str) -> str:
 
 
 def encode(names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Letter indices of folded names, padded: (chars [T, B] int64, lengths [B] int64)."""
+    """Letter indices of transliterated names, padded: (chars [T, B] int64, lengths [B] int64)."""
     if not names:
         raise ValueError("encode needs at least one name")
     lengths = torch.tensor([len(n) for n in names], dtype=torch.long)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from stages import model_file
-from stages.errors import ProjectError
+from surnames import model_file
+from surnames.errors import ProjectError
 
 KEYS = {"model", "vocabulary", "idf", "coef", "intercept", "categories", "ngram_range", "sublinear_tf"}
 _WHITE_SPACES = re.compile(r"\s\s+")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from stages.errors import ProjectError
+from surnames.errors import ProjectError
 
 DVC_YAML = Path("dvc.yaml")
 

@@ -1,16 +1,16 @@
 r"""predict: the languages a trained cell gives a surname, top-K with probabilities.
 
-    python -m stages.predict [--model lstm|rnn|baseline] [--model-path PATH] [--top K] [--json] NAME ...
-    echo Nguyen | python -m stages.predict        # names from stdin, one per line
+    python -m surnames.predict [--model lstm|rnn|baseline] [--model-path PATH] [--top K] [--json] NAME ...
+    echo Nguyen | python -m surnames.predict        # names from stdin, one per line
 
 The prediction averages the probabilities of the cell's fold models (an ensemble): the
 folder of fold-<i>.pt files that dvc.yaml's `train_<model>` stage writes, unless
 --model-path names another folder or one model file. Every name of the data set was in the
 training names of all but one fold model, so this average has no honest held-out figure.
 
-Names are folded exactly as in training. A name is refused, with a one-line error of its
+Names are transliterated exactly as in training. A name is refused, with a one-line error of its
 own on stderr while the others are still predicted, when it has no usable letters, more
-than 64 letters after folding (MAX_LETTERS; the longest name in the data has 20) or more
+than 64 letters after transliteration (MAX_LETTERS; the longest name in the data has 20) or more
 than 1024 characters (MAX_CHARS; a stdin line is read up to 4100 bytes, the rest skipped).
 Names are read, predicted and written in blocks, so memory does not grow with their number.
 
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import torch
 
-from stages import dvc_yaml, model_file, models, tfidf
-from stages.alphabet import ALPHABET, encode, fold
-from stages.errors import Parser, ProjectError, cli
+from surnames import cells, dvc_yaml, model_file, tfidf
+from surnames.alphabet import ALPHABET, encode, transliterate
+from surnames.errors import Parser, ProjectError, cli
 
-MAX_LETTERS = 64  # letters after folding; longer names are refused, never padded into a batch
-MAX_CHARS = 1024  # characters before folding
+MAX_LETTERS = 64  # letters after transliteration; longer names are refused, never padded into a batch
+MAX_CHARS = 1024  # characters before transliteration
 MAX_LINE_BYTES = 4 * (MAX_CHARS + 1)  # a UTF-8 character has at most 4 bytes: a cut line is over MAX_CHARS
 BLOCK = 4096  # names read, predicted and written at a time
 # Letters in one forward pass: the LSTM keeps about 13 x hidden floats per letter (~110 MB here).
@@ -46,42 +46,43 @@ BLOCK = 4096  # names read, predicted and written at a time
 BATCH_LETTERS = 16384
 
 
-def refusal(name: str, folded: str) -> str | None:
+def refusal(name: str, transliterated: str) -> str | None:
     """Why a name cannot be predicted, or None."""
     shown = repr(name) if len(name) <= 40 else f"{name[:40]!r}..."
     if len(name) > MAX_CHARS:
         return f"{shown} is longer than {MAX_CHARS} characters, the limit for a name"
-    if not folded:
+    if not transliterated:
         return f"{shown} has no usable letters (the model reads only {ALPHABET!r})"
-    if len(folded) > MAX_LETTERS:
-        return f"{shown} has {len(folded)} letters after folding, over the limit of {MAX_LETTERS}"
+    if len(transliterated) > MAX_LETTERS:
+        return f"{shown} has {len(transliterated)} letters after transliteration, over the limit of {MAX_LETTERS}"
     return None
 
 
 def batches(results: list[dict]):
-    """Consecutive runs of results holding at most BATCH_LETTERS folded letters (or one name)."""
+    """Consecutive runs of results holding at most BATCH_LETTERS transliterated letters (or one name)."""
     batch, letters = [], 0
     for r in results:
-        if batch and letters + len(r["folded"]) > BATCH_LETTERS:
+        if batch and letters + len(r["transliterated"]) > BATCH_LETTERS:
             yield batch
             batch, letters = [], 0
         batch.append(r)
-        letters += len(r["folded"])
+        letters += len(r["transliterated"])
     if batch:
         yield batch
 
 
 def predict(predictors: list, categories: list[str], names: list[str], top: int) -> list[dict]:
-    """For each name: {"name", "folded", "predictions": [{language, probability}]} or {"name", "folded", "error"},
-    from the mean of the predictors' probabilities (each a function of folded names)."""
-    results = [{"name": name, "folded": fold(name)} for name in names]
+    """For each name: {"name", "transliterated", "predictions": [{language, probability}]} or
+    {"name", "transliterated", "error"}, from the mean of the predictors' probabilities (each a
+    function of transliterated names)."""
+    results = [{"name": name, "transliterated": transliterate(name)} for name in names]
     for r in results:
-        if error := refusal(r["name"], r["folded"]):
+        if error := refusal(r["name"], r["transliterated"]):
             r["error"] = error
     for batch in batches([r for r in results if "error" not in r]):
         with torch.no_grad():
-            folded = [r["folded"] for r in batch]
-            probabilities = torch.stack([predictor(folded).exp() for predictor in predictors]).mean(0)
+            transliterated = [r["transliterated"] for r in batch]
+            probabilities = torch.stack([predictor(transliterated).exp() for predictor in predictors]).mean(0)
         values, indices = probabilities.topk(min(top, len(categories)), dim=1)
         for r, row_values, row_indices in zip(batch, values.tolist(), indices.tolist()):
             r["predictions"] = [{"language": categories[i], "probability": round(p, 4)}
@@ -89,7 +90,7 @@ def predict(predictors: list, categories: list[str], names: list[str], top: int)
     return results
 
 
-MODELS = (*models.CELLS, "baseline")
+MODELS = (*cells.CELLS, "baseline")
 
 
 def trained_models(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
@@ -100,7 +101,7 @@ def trained_models(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
 
 
 def load_predictor(path: Path):
-    """(model name, a function of folded names -> log-probabilities, languages) of one model file."""
+    """(model name, a function of transliterated names -> log-probabilities, languages) of one model file."""
     payload = model_file.read_payload(path, {"model"})  # read once: its "model" says which loader checks it
     if payload["model"] == "baseline":
         baseline = tfidf.load(path, payload=payload)
@@ -156,7 +157,7 @@ def escape(name: str) -> str:
 
 @cli
 def main(argv):
-    parser = Parser(prog="python -m stages.predict", description=__doc__,
+    parser = Parser(prog="python -m surnames.predict", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
     parser.add_argument("--model", choices=MODELS, default="lstm")

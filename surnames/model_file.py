@@ -1,7 +1,7 @@
 """The model-file format, in one place for saving and loading.
 
 A model file is a `torch.save` archive of a plain dict (loadable with weights_only=True, so
-no code can ride along): for a seed cell {"model": "rnn"|"lstm", "state_dict", "categories",
+no code can ride along): for a course cell {"model": "rnn"|"lstm", "state_dict", "categories",
 "alphabet", "hidden_size"}; the baseline's keys are in stages/tfidf.py.
 """
 import io
@@ -9,24 +9,24 @@ from pathlib import Path
 
 import torch
 
-from stages import models
-from stages.alphabet import ALPHABET
-from stages.errors import ProjectError
+from surnames import cells
+from surnames.alphabet import ALPHABET
+from surnames.errors import ProjectError
 
 KEYS = {"model", "state_dict", "categories", "alphabet", "hidden_size"}
 
 
-def save(path: Path, model_name: str, model: models.SeedCell, categories: list[str]) -> None:
+def save(path: Path, model_name: str, model: cells.Cell, categories: list[str]) -> None:
     save_payload(path, {"model": model_name, "state_dict": model.state_dict(), "categories": categories,
                         "alphabet": ALPHABET, "hidden_size": model.hidden_size})
 
 
 def save_payload(path: Path, payload: dict) -> None:
-    from stages.atomic import write_bytes_atomic  # here, not at the top: atomic imports pandas, predict needs neither
+    from surnames.atomic import write_bytes  # here, not at the top: atomic imports pandas, predict needs neither
 
     buffer = io.BytesIO()  # an in-memory archive has a fixed internal name: byte-identical files
     torch.save(payload, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 def read_payload(path: Path, keys: set[str] = KEYS, payload: dict | None = None) -> dict:
@@ -45,12 +45,12 @@ def read_payload(path: Path, keys: set[str] = KEYS, payload: dict | None = None)
 
 
 def load(path: Path, categories: list[str] | None = None,
-         payload: dict | None = None) -> tuple[str, models.SeedCell, list[str]]:
+         payload: dict | None = None) -> tuple[str, cells.Cell, list[str]]:
     """(model name, cell in eval mode, its languages) from a model file, checked against the
     expected languages when given. Every check of a tampered payload is one line naming the file."""
     payload = read_payload(path, payload=payload)
     name, hidden_size, state, languages = (payload[key] for key in ("model", "hidden_size", "state_dict", "categories"))
-    if not isinstance(name, str) or name not in models.CELLS or payload["alphabet"] != ALPHABET:
+    if not isinstance(name, str) or name not in cells.CELLS or payload["alphabet"] != ALPHABET:
         raise ProjectError(f"corrupt model file {path}: unknown model {name!r} or a different alphabet")
     if type(hidden_size) is not int or hidden_size < 1:  # bool is an int: ask for the type itself
         raise ProjectError(f"corrupt model file {path}: hidden_size must be a positive int, got {hidden_size!r}")
@@ -64,13 +64,13 @@ def load(path: Path, categories: list[str] | None = None,
     if categories is not None and languages != categories:
         raise ProjectError(f"model file {path} was trained on other languages than categories.json; re-run 'dvc repro'")
     # The weights of another cell under this name: say which (the file records its kind, the keys confirm it).
-    other = next((cell for cell in models.CELLS if cell != name and isinstance(state, dict)
+    other = next((cell for cell in cells.CELLS if cell != name and isinstance(state, dict)
                   and set(state) == set(_skeleton(cell, 1, 1).state_dict())), None)
     if other:
         raise ProjectError(f"corrupt model file {path}: it says {name} but holds {other} weights")
     try:  # keys and shapes first on the meta device: a huge tampered hidden_size allocates nothing
         _skeleton(name, hidden_size, len(languages)).load_state_dict(state, assign=True)
-        model = models.build(name, len(ALPHABET), hidden_size, len(languages))
+        model = cells.build(name, len(ALPHABET), hidden_size, len(languages))
         model.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as error:
         # torch's first line is a header ("Error(s) in loading state_dict for LSTM:"); the cause follows
@@ -79,6 +79,6 @@ def load(path: Path, categories: list[str] | None = None,
     return name, model.eval(), languages
 
 
-def _skeleton(name: str, hidden_size: int, outputs: int) -> models.SeedCell:
+def _skeleton(name: str, hidden_size: int, outputs: int) -> cells.Cell:
     with torch.device("meta"):
-        return models.build(name, len(ALPHABET), hidden_size, outputs)
+        return cells.build(name, len(ALPHABET), hidden_size, outputs)

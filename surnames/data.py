@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from stages.alphabet import encode, fold
-from stages.errors import ProjectError
+from surnames.alphabet import encode, transliterate
+from surnames.errors import ProjectError
 
 
 def fold_name(fold: int) -> str:
@@ -55,10 +55,10 @@ def read_split(fold_dir: Path, split: str, categories: list[str]) -> pd.DataFram
         extra = sorted(set(found) - set(categories))
         missing = sorted(set(categories) - set(found))
         raise ProjectError(f"{path} languages differ from categories.json (extra: {extra}, missing: {missing})")
-    unusable = [row for row, name in enumerate(frame["name"]) if not name or fold(name) != name]
-    if unusable:  # prepare writes only folded, non-empty names: anything else was edited by hand
+    unusable = [row for row, name in enumerate(frame["name"]) if not name or transliterate(name) != name]
+    if unusable:  # prepare writes only transliterated, non-empty names: anything else was edited by hand
         row = unusable[0]
-        raise ProjectError(f"{path}:{row + 2}: name {frame['name'][row]!r} is empty or not folded to the "
+        raise ProjectError(f"{path}:{row + 2}: name {frame['name'][row]!r} is empty or not transliterated to the "
                            "alphabet; re-run the prepare stage")
     return frame
 
@@ -87,7 +87,7 @@ def read_encoded(fold_dir: Path, splits, categories: list[str]) -> dict[str, Enc
 
 class Sampler:
     """Draws rows of an encoded split: `balanced` = a random language, then a random name of
-    it (the seed's draw); `natural` = a random row, so languages come as often as they occur."""
+    it (the course report's draw); `natural` = a random row, so languages come as often as they occur."""
 
     KINDS = ("balanced", "natural")
 

@@ -1,4 +1,4 @@
-"""Whole-name recurrences with hand-written backward passes (BPTT) for both seed cells.
+"""Whole-name recurrences with hand-written backward passes (BPTT) for both course cells.
 
 Autograd records a dozen small ops per letter; for names of ~7 letters in batches of a few
 hundred that bookkeeping, not arithmetic, dominates on a CPU. These functions run the
@@ -13,7 +13,7 @@ Inputs: `table` [letters, G] is the input half of the weights, transposed (a Lin
 applied to a one-hot letter is one row of it), `bias` [G], `w_hidden` [G, H] the hidden
 half, `letters` [T, B] padded letter indices and `steps` [B]. Output: each row's hidden
 state after its own `steps` letters (zeros when steps = 0). tests/test_models.py checks
-values and gradients against the letter-by-letter seed computation and gradcheck.
+values and gradients against the letter-by-letter course computation and gradcheck.
 """
 import torch
 
@@ -36,7 +36,7 @@ def _slices(running: list[int]):
 
 
 class _LinearRecurrence(torch.autograd.Function):
-    """The seed RNN: h_t = table[letter_t] + bias + h_{t-1} @ w_hidden.T (no non-linearity)."""
+    """The course RNN: h_t = table[letter_t] + bias + h_{t-1} @ w_hidden.T (no non-linearity)."""
 
     @staticmethod
     def forward(ctx, table, bias, w_hidden, packed, running, batch):
@@ -62,7 +62,7 @@ class _LinearRecurrence(torch.autograd.Function):
 
 
 class _LSTMRecurrence(torch.autograd.Function):
-    """The seed LSTM; gate blocks of `table`, `bias` and `w_hidden` in the order
+    """The course LSTM; gate blocks of `table`, `bias` and `w_hidden` in the order
     (input i2i, forget i2f, candidate i2c, output i2g)."""
 
     @staticmethod

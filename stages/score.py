@@ -1,0 +1,35 @@
+"""score_<model>: one model's metrics, plot data and per-name predictions (surnames/score.py).
+
+    python -m stages.score MODEL PREPARED [--models DIR] --metrics FILE --predictions FILE
+        [--confusion FILE --length FILE --gradients FILE]          (paths from dvc.yaml)
+
+MODEL is rnn, lstm (a course cell: give the three plot files), baseline or majority (no
+--models folder). Params: the `evaluate` section of params.yaml.
+"""
+from pathlib import Path
+
+from surnames.errors import Parser, cli
+from surnames.params import load_params
+from surnames.score import MODELS, Paths, run
+
+
+@cli
+def main(argv):
+    parser = Parser(prog="python -m stages.score", description=__doc__.splitlines()[0])
+    parser.add_argument("model", choices=MODELS, help="the model to score")
+    parser.add_argument("prepared", type=Path, help="the prepared data folder (fold-<i>/ folders)")
+    parser.add_argument("--models", type=Path, help="the model's folder of fold-<i>.pt files")
+    parser.add_argument("--metrics", type=Path, required=True, help="where to write its metrics (JSON)")
+    parser.add_argument("--predictions", type=Path, required=True, help="where to write its per-name predictions")
+    for kind in ("confusion", "length", "gradients"):
+        parser.add_argument(f"--{kind}", type=Path, help=f"where to write a cell's {kind} plot data (CSV)")
+    args = parser.parse_args(argv)
+    paths = Paths(args.metrics, args.predictions, args.confusion, args.length, args.gradients)
+    metrics = run(args.model, load_params("evaluate"), args.prepared, args.models, paths)
+    train, test = metrics["train"]["balanced_accuracy"], metrics["test"]["balanced_accuracy"]
+    print(f"score_{args.model} (folds {metrics['folds']}): balanced accuracy, train {train['value']:.3f}, "
+          f"test {test['value']:.3f} [{test['low']:.3f}, {test['high']:.3f}]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""evaluate: the paired comparisons, from the scoring stages' per-name predictions.
+
+The pair (LSTM − RNN) is compared on both protocols: every score, held-out recall per
+language, accuracy by name length and the gradient ratio; each cell is also compared with
+the n-gram baseline on held-out names. A comparison uses the folds both models were scored
+on, and one set of bootstrap draws per protocol and set of rows, the same draws the scoring
+stages used (same names, same fixed seed): both models of a pair are scored on the same
+resampled names, draw by draw (a paired bootstrap).
+"""
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from surnames.atomic import write_json
+from surnames.bootstrap import difference
+from surnames.data import read_categories
+from surnames.errors import ProjectError
+from surnames.params import resolve_threads
+from surnames.score import (
+    GRADIENT_COLUMN,
+    PROTOCOLS,
+    GradientFlow,
+    Predictions,
+    Resamplers,
+    Rows,
+    Scored,
+    length_buckets,
+    rounded,
+    score_statistic,
+    statistics,
+    summary_of,
+)
+from surnames.scores import SCORES
+
+COLUMNS = ["protocol", "fold", "name", "language", "predicted", "nll"]
+
+
+def _numbers(path: Path, values, column: str) -> torch.Tensor:
+    try:
+        return torch.tensor([float(v) if v != "" else math.nan for v in values], dtype=torch.double)
+    except ValueError:
+        raise ProjectError(f"{path}: column {column} holds a value that is not a number; "
+                           "re-run its score stage") from None
+
+
+def read_predictions(path: Path, categories: list[str]) -> Scored:
+    """A predictions file written by the scoring stage, back as the tensors it was made from."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise ProjectError(f"cannot read {path}: {' '.join(str(error).split())}; run 'dvc repro'") from None
+    gradient_columns = [c for c in frame.columns if c.startswith(GRADIENT_COLUMN.format(""))]
+    if list(frame.columns) != COLUMNS + gradient_columns or frame.empty:
+        raise ProjectError(f"{path} must have columns {','.join(COLUMNS)}[,gradient_<i>...] and rows; "
+                           "re-run its score stage")
+    index = {language: i for i, language in enumerate(categories)}
+    unknown = sorted((set(frame["language"]) | set(frame["predicted"])) - set(index))
+    if unknown or not set(frame["protocol"]) <= set(PROTOCOLS) or not frame["fold"].str.isdigit().all():
+        raise ProjectError(f"{path} has unknown languages {unknown[:3]}, protocols or folds; re-run its score stage")
+    predictions = {}
+    for protocol in PROTOCOLS:
+        part = frame[frame["protocol"] == protocol]
+        rows = Rows(names=list(part["name"]), targets=torch.tensor([index[x] for x in part["language"]]),
+                    lengths=torch.tensor([len(name) for name in part["name"]]),
+                    fold=torch.tensor([int(f) for f in part["fold"]]))
+        predictions[protocol] = Predictions(rows, torch.tensor([index[x] for x in part["predicted"]]),
+                                            _numbers(path, part["nll"], "nll"))
+    scored = Scored(path.stem, predictions)
+    if gradient_columns:
+        test = frame[frame["protocol"] == "test"]
+        norms = torch.stack([_numbers(path, test[c], c) for c in gradient_columns], 1)
+        scored.gradients = gradient_flow_of(predictions["test"].rows, norms)
+    return scored
+
+
+def gradient_flow_of(rows: Rows, norms: torch.Tensor) -> GradientFlow:
+    """The rows that carry gradient norms, in the order the scoring stage computed them (by
+    fold, then name length, then row), so that sums add up in the same order."""
+    measured = torch.nonzero(~norms[:, 0].isnan()).flatten().tolist()
+    picked = torch.tensor(sorted(measured, key=lambda i: (int(rows.fold[i]), int(rows.lengths[i]), i)))
+    return GradientFlow(picked, norms[picked])
+
+
+def restrict(scored: Scored, folds: list[int]) -> Scored:
+    """A model's predictions on `folds` only (a comparison uses the folds both models have)."""
+    if all(sorted(set(p.rows.fold.tolist())) == folds for p in scored.predictions.values()):
+        return scored
+    kept = {}
+    for protocol, p in scored.predictions.items():
+        mask = torch.isin(p.rows.fold, torch.tensor(folds))
+        rows = Rows([n for n, keep in zip(p.rows.names, mask.tolist()) if keep], p.rows.targets[mask],
+                    p.rows.lengths[mask], p.rows.fold[mask])
+        kept[protocol] = Predictions(rows, p.predicted[mask], p.nll[mask])
+    result = Scored(scored.model, kept)
+    if scored.gradients is not None:
+        test = scored.predictions["test"].rows
+        norms = torch.full((len(test.names), scored.gradients.norms.shape[1]), math.nan, dtype=torch.double)
+        norms[scored.gradients.picked] = scored.gradients.norms
+        result.gradients = gradient_flow_of(kept["test"].rows, norms[torch.isin(test.fold, torch.tensor(folds))])
+    return result
+
+
+def folds_of(scored: Scored) -> list[int]:
+    return sorted(set(scored.predictions["test"].rows.fold.tolist()))
+
+
+@dataclass
+class Comparison:
+    """`model` − `against`, on the folds both have, each statistic described on shared draws."""
+    model: Scored
+    against: Scored
+    folds: list[int]
+
+
+def paired(model: Scored, against: Scored) -> Comparison:
+    folds = sorted(set(folds_of(model)) & set(folds_of(against)))
+    if not folds:
+        raise ProjectError(f"{model.model} and {against.model} share no fold; score them on the same folds")
+    model, against = restrict(model, folds), restrict(against, folds)
+    for protocol in PROTOCOLS:
+        a, b = model.predictions[protocol].rows, against.predictions[protocol].rows
+        if a.names != b.names or not torch.equal(a.targets, b.targets) or not torch.equal(a.fold, b.fold):
+            raise ProjectError(f"the {protocol} predictions of {model.model} and {against.model} are not on the same "
+                               "names; re-run 'dvc repro'")
+    return Comparison(model, against, folds)
+
+
+def describe_difference(comparison: Comparison, keys: dict[str, tuple[str, ...]], params: dict,
+                        resamplers: Resamplers, n_classes: int) -> dict:
+    """{key: described model − against} for the statistics `keys` lists under each protocol."""
+    first = statistics(comparison.model, n_classes, params["length_buckets"])
+    second = statistics(comparison.against, n_classes, params["length_buckets"])
+    described = {}
+    for protocol, wanted in keys.items():
+        differences = {key: difference(getattr(first, key), getattr(second, key)) for key in wanted}
+        described.update(resamplers.describe(differences, comparison.model.predictions[protocol].rows,
+                                             comparison.folds))
+    return described
+
+
+def entry(described: dict, key: str, column: int | None = None) -> dict:
+    summary = summary_of(described[key], column)
+    return {"difference": summary.pop("value"), **summary}
+
+
+PAIR_KEYS = {"train": ("train",), "test": ("test", "recall", "length", "gradient_ratio")}
+
+
+def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: list[str], params: dict) -> dict:
+    """metrics/compare.json: the pair's second − first with paired intervals, and each cell −
+    the n-gram baseline on held-out names (a list: in the file, not in `dvc exp show`)."""
+    first, second = pair
+    k, resamplers = len(categories), Resamplers(params)
+    comparison = paired(second, first)
+    described = describe_difference(comparison, PAIR_KEYS, params, resamplers, k)
+    # Both cells' held-out balanced accuracy under names that no other metrics file uses, so
+    # that `dvc exp show` heads them briefly (the README's narrow comparison table).
+    everything = torch.ones(1, len(comparison.model.predictions["test"].rows.names), dtype=torch.double)
+    result = {"test_balanced_accuracy": {
+        scored.model: rounded(score_statistic(scored.predictions["test"], k)(everything)[0][SCORES.index(
+            "balanced_accuracy")]) for scored in (comparison.against, comparison.model)}}
+    result["folds"] = comparison.folds
+    for protocol in PROTOCOLS:
+        result[protocol] = {key: entry(described, protocol, i) for i, key in enumerate(SCORES)}
+    result["gradient_ratio"] = entry(described, "gradient_ratio")
+    result["by_language"] = [{"language": language, **entry(described, "recall", i)}
+                             for i, language in enumerate(categories)]
+    result["by_length"] = [{"length": label, **entry(described, "length", i)}
+                           for i, (_, _, label) in enumerate(length_buckets(params["length_buckets"]))]
+    if baseline is not None:
+        versus = {cell.model: describe_difference(paired(cell, baseline), {"test": ("test",)}, params, resamplers, k)
+                  for cell in pair}
+        result["vs_baseline"] = [{"model": m, "score": key, **entry(versus[m], "test", SCORES.index(key))}
+                                 for m in versus for key in SCORES[:3]]
+    return result
+
+
+def run(params: dict, prepared: Path, pair_paths: list[Path], baseline_path: Path | None, compare_path: Path) -> dict:
+    """The whole stage: read the predictions, compare, write metrics/compare.json."""
+    torch.set_num_threads(resolve_threads(params["threads"]))
+    categories = read_categories(prepared)
+    pair = tuple(read_predictions(path, categories) for path in pair_paths)
+    baseline = read_predictions(baseline_path, categories) if baseline_path else None
+    result = compare(pair, baseline, categories, params)
+    write_json(compare_path, result)
+    return result

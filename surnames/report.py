@@ -1,0 +1,383 @@
+"""report: report.md and its PNG figures, regenerated from the metrics and plot files.
+
+    python -m stages.report --data-stats FILE --metrics FILE... --compare FILE --curves DIR
+        --confusion DIR --length DIR --gradients DIR --out DIR
+    python -m stages.report --summary      # the headline table, paths read from dvc.yaml
+
+Each `--metrics` file is `<model>.json`, each plot folder holds `<model>.csv`, and the
+curves folder `<model>/fold-<i>.csv`. Every number in the text is read from these files at
+run time; every claim that compares the models is worded from its 95 % interval: a
+difference only where the interval excludes 0.
+"""
+import io
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt  # the stage picks the Agg backend before importing this module
+import pandas as pd
+
+from surnames.atomic import OutputSet, output_set
+from surnames.errors import ProjectError
+
+FIRST, SECOND = "rnn", "lstm"  # the pair the report is about: differences are SECOND − FIRST
+COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red")  # models in the order given
+PLOT_KINDS = ("curves", "confusion", "length", "gradients")
+REFERENCE_LABELS = {"baseline": "n-gram baseline", "majority": "majority class"}
+SCORE_NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1"}
+
+
+def read_json(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ProjectError(f"cannot read {path}: {error}; run 'dvc repro'") from None
+
+
+def read_csv(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise ProjectError(f"cannot read {path}: {error}; run 'dvc repro'") from None
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+class Figures:
+    """Where the PNGs go (a folder of the stage's output set), at what resolution, and which
+    colour and label each model gets."""
+
+    def __init__(self, outputs: OutputSet, out: Path, dpi: int, models: list[str]):
+        self.outputs, self.out, self.dpi, self.models = outputs, Path(out), dpi, models
+        self.color = dict(zip(models, COLORS))
+
+    @staticmethod
+    def label(model: str) -> str:
+        return REFERENCE_LABELS.get(model, model.upper())
+
+    def save(self, figure, name: str) -> str:
+        """Render to memory, then write it with the rest of the output set."""
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=self.dpi, metadata={"Software": None})
+        plt.close(figure)
+        self.outputs.write_bytes(self.out / name, buffer.getvalue())
+        return name
+
+
+def fold_curves(directory: Path) -> list[pd.DataFrame]:
+    paths = sorted(Path(directory).glob("fold-*.csv"), key=lambda path: int(path.stem.split("-")[1]))
+    if not paths:
+        raise ProjectError(f"no fold-<i>.csv curves in {directory}; run 'dvc repro'")
+    return [read_csv(path) for path in paths]
+
+
+def curve_figures(fig: Figures, curves: dict) -> tuple[str, str]:
+    """Every fold's curve, one colour per model (val: solid; train loss: faint)."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for m in fig.models:
+        for i, curve in enumerate(curves[m]):
+            axis.plot(curve["step"], curve["train_loss"], color=fig.color[m], alpha=0.25, linewidth=0.8,
+                      label=f"{fig.label(m)} train" if i == 0 else None)
+            axis.plot(curve["step"], curve["val_loss"], color=fig.color[m], linewidth=1,
+                      label=f"{fig.label(m)} val" if i == 0 else None)
+    axis.set(xlabel="optimizer step", ylabel="mean NLL loss",
+             title="Loss, every fold (train: running mean; val: val names)")
+    axis.legend()
+    loss = fig.save(figure, "loss.png")
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for m in fig.models:
+        for i, curve in enumerate(curves[m]):
+            axis.plot(curve["step"], curve["val_accuracy"], color=fig.color[m], linewidth=1,
+                      label=f"{fig.label(m)} accuracy" if i == 0 else None)
+            axis.plot(curve["step"], curve["val_balanced_accuracy"], color=fig.color[m], linestyle="--", linewidth=1,
+                      label=f"{fig.label(m)} balanced accuracy" if i == 0 else None)
+    axis.set(xlabel="optimizer step", ylabel="val names", title="Validation accuracy, every fold", ylim=(0, 1))
+    axis.legend()
+    return loss, fig.save(figure, "accuracy.png")
+
+
+def confusion_figure(fig: Figures, model: str, confusion: pd.DataFrame, languages: list[str]) -> str:
+    counts = pd.crosstab(confusion["actual"], confusion["predicted"]).reindex(
+        index=languages, columns=languages, fill_value=0)
+    normalised = counts.div(counts.sum(axis=1), axis=0)
+    figure, axis = plt.subplots(figsize=(7, 6))
+    image = axis.imshow(normalised.values, vmin=0, vmax=1, cmap="viridis")
+    axis.set_xticks(range(len(languages)), languages, rotation=90)
+    axis.set_yticks(range(len(languages)), languages)
+    axis.set(xlabel="predicted", ylabel="actual",
+             title=f"{fig.label(model)}: every name held out once, rows normalised")
+    figure.colorbar(image, ax=axis)
+    return fig.save(figure, f"confusion_{model}.png")
+
+
+def recall_figure(fig: Figures, recall: dict, languages: list[str], reference: list[dict] | None = None) -> str:
+    """Per-language held-out recall with its 95 % interval as an error bar; the n-gram
+    baseline's recall, when given, as a black mark per language."""
+    figure, axis = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(fig.models)
+    for i, m in enumerate(fig.models):
+        offset = (i - (len(fig.models) - 1) / 2) * width
+        rows = {row["language"]: row for row in recall[m]}
+        values = [rows[lang]["value"] for lang in languages]
+        errors = [[v - rows[lang]["low"] for v, lang in zip(values, languages)],
+                  [rows[lang]["high"] - v for v, lang in zip(values, languages)]]
+        axis.bar([k + offset for k in range(len(languages))], values, width, yerr=errors, capsize=2,
+                 color=fig.color[m], label=fig.label(m))
+    if reference:
+        rows = {row["language"]: row["value"] for row in reference}
+        axis.scatter(range(len(languages)), [rows[lang] for lang in languages], marker="_", s=300, color="black",
+                     zorder=3, label=Figures.label("baseline"))
+    axis.set_xticks(range(len(languages)), languages, rotation=60, ha="right")
+    axis.set(ylabel="recall", title="Per-language recall, held out (95 % intervals)", ylim=(0, 1))
+    axis.legend()
+    return fig.save(figure, "recall.png")
+
+
+def band_lines(fig: Figures, frames: dict, x: str, y: str, name: str, log_y: bool = False, **labels) -> str:
+    """One line per model over the same x, with its 95 % interval as a band, as a PNG."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for m in fig.models:
+        axis.fill_between(frames[m][x], frames[m]["low"], frames[m]["high"], color=fig.color[m], alpha=0.2)
+        axis.plot(frames[m][x], frames[m][y], marker="o", color=fig.color[m], label=fig.label(m))
+    if log_y:
+        axis.set_yscale("log")
+    axis.set(**labels)
+    axis.legend()
+    return fig.save(figure, name)
+
+
+def setup_table(params: dict, data: dict, models: list[str], folds: list[int]) -> str:
+    """Training settings and data counts (no timings, so the report is byte-identical for
+    identical params)."""
+    keys = ["hidden_size", "optimizer", "lr", "batch_size", "iterations", "eval_every", "sampler", "grad_clip", "seed"]
+    lines = ["| | " + " | ".join(keys + ["samples seen per fold"]) + " |", "|---" * (len(keys) + 2) + "|"]
+    for m in models:
+        section = params[f"train_{m}"]
+        lines.append(f"| {Figures.label(m)} | " + " | ".join(str(section[k]) for k in keys)
+                     + f" | {section['iterations'] * section['batch_size']:,} |")
+    sizes = ", ".join(f"{fold['test']['rows']:,}" for fold in data["per_fold"])
+    lines += ["", f"Data: {data['rows_raw']:,} raw rows, {data['rows_after_dedup']:,} distinct (name, language) "
+              f"rows, {data['distinct_names']:,} distinct names ({data['names_in_several_languages']} under several "
+              f"languages), in {data['folds']} folds by distinct name, stratified by language (test rows per fold: "
+              f"{sizes}). Fold i's models (seed + i) train on the other folds' names less a val share, and are "
+              f"tested on fold i's names. Results below pool folds {', '.join(map(str, folds))}."]
+    if "baseline" in params:
+        b = params["baseline"]
+        lines += ["", f"Reference rows: an n-gram baseline (scikit-learn: TF-IDF of character {b['ngram_range'][0]}–"
+                  f"{b['ngram_range'][1]}-grams within words, sublinear tf; logistic regression, C = {b['C']}, class "
+                  f"weights {b['class_weight']}; settings chosen on fold 0's val names, never the test names), "
+                  "trained and tested on the same folds as the cells, and the majority class of each fold's "
+                  "training names."]
+    return "\n".join(lines)
+
+
+def with_interval(summary: dict) -> str:
+    """value ± half-width of its 95 % interval, in percent."""
+    return f"{pct(summary['value'])} ± {100 * (summary['high'] - summary['low']) / 2:.1f}"
+
+
+def results_table(metrics: dict, course_figures: dict) -> str:
+    """One row per model and protocol (the reference rows last), value ± interval half-width."""
+    lines = ["| model | protocol | accuracy | balanced accuracy | macro F1 | loss (NLL) | course report |",
+             "|---|---|---|---|---|---|---|"]
+    for m in metrics:
+        for protocol, what in (("train", "train: in-sample, training names"), ("test", "test: held-out names")):
+            s = metrics[m][protocol]
+            published = course_figures.get(m, "") if protocol == "train" else "—"
+            loss = s["loss"]
+            lines.append(f"| {Figures.label(m)} | {what} | {with_interval(s['accuracy'])} | "
+                         f"{with_interval(s['balanced_accuracy'])} | {with_interval(s['macro_f1'])} | "
+                         f"{loss['value']:.3f} ± {(loss['high'] - loss['low']) / 2:.3f} | {published} |")
+    return "\n".join(lines)
+
+
+def points(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def interval(entry: dict) -> str:
+    return f"95 % interval [{points(entry['low'])}, {points(entry['high'])}]"
+
+
+def difference_words(entry: dict, what: str) -> str:
+    """How the second compares on `what`, worded from the paired interval of the difference."""
+    if entry["low"] > 0:
+        return f"is higher by {points(entry['difference'])} points ({interval(entry)})"
+    if entry["high"] < 0:
+        return f"is lower by {points(-entry['difference'])} points ({interval(entry)})"
+    return (f"shows no difference measurable with this data ({points(entry['difference'])} points, "
+            f"{interval(entry)} includes 0)")
+
+
+def names_by_sign(entries: list[dict], key: str) -> tuple[list[str], list[str]]:
+    """The entries whose interval lies above 0, and those below."""
+    return ([e[key] for e in entries if e["low"] > 0], [e[key] for e in entries if e["high"] < 0])
+
+
+def baseline_findings(compare: dict, references: dict) -> list[str]:
+    """Each course cell against the n-gram baseline on held-out names, and the stretch goal."""
+    if "vs_baseline" not in compare:
+        return []
+    out = []
+    for m in (FIRST, SECOND):
+        parts = [f"{SCORE_NAMES[e['score']]} {difference_words(e, e['score'])}"
+                 for e in compare["vs_baseline"] if e["model"] == m]
+        out.append(f"- **Against the n-gram baseline** (held-out names, {Figures.label(m)} − baseline): the "
+                   f"{Figures.label(m)}'s " + "; ".join(parts) + ".")
+    lstm = {e["score"]: e for e in compare["vs_baseline"] if e["model"] == SECOND}
+    matched = all(lstm[key]["high"] >= 0 for key in ("balanced_accuracy", "macro_f1"))
+    verdict = "matches or beats" if matched else "does **not** match"
+    out.append(f"- Goal check: the course LSTM {verdict} the class-balanced n-gram baseline on held-out balanced "
+               "accuracy and macro F1 (matching = the baseline is not ahead beyond the interval).")
+    if "majority" in references:
+        majority = references["majority"]["test"]
+        out.append(f"- For scale, the majority class scores {with_interval(majority['accuracy'])} accuracy and "
+                   f"{with_interval(majority['balanced_accuracy'])} balanced accuracy on held-out names.")
+    return out
+
+
+def findings(metrics: dict, compare: dict, references: dict | None = None) -> str:
+    first, second = Figures.label(FIRST), Figures.label(SECOND)
+    out = [f"Differences are {second} − {first} on the same names, with a paired bootstrap 95 % interval."]
+    for protocol, what in (("test", "held-out names"), ("train", "in-sample, training names")):
+        parts = [f"{SCORE_NAMES[key]} {difference_words(compare[protocol][key], key)}"
+                 for key in SCORE_NAMES if protocol == "test" or key == "balanced_accuracy"]
+        out.append(f"- **{protocol} protocol** ({what}): the {second}'s " + "; ".join(parts) + ".")
+    for m in metrics:
+        train, test = metrics[m]["train"]["balanced_accuracy"], metrics[m]["test"]["balanced_accuracy"]
+        if train["low"] > test["high"]:
+            verdict = ("its interval lies above the held-out one, so in-sample figures like the course report's "
+                       "overstate it")
+        elif test["low"] > train["high"]:
+            verdict = "its interval lies below the held-out one"
+        else:
+            verdict = "the two intervals overlap, so no gap is measurable"
+        out.append(f"- The {Figures.label(m)}'s balanced accuracy on its training names is {with_interval(train)}, "
+                   f"on held-out names {with_interval(test)}: {verdict}.")
+    ahead, behind = names_by_sign(compare["by_language"], "language")
+    unclear = len(compare["by_language"]) - len(ahead) - len(behind)
+    out.append(f"- Per language (held-out recall): the {second} is ahead on {len(ahead)} of "
+               f"{len(compare['by_language'])} languages ({', '.join(ahead) or 'none'}) and behind on {len(behind)} "
+               f"({', '.join(behind) or 'none'}); on the other {unclear} no difference is measurable with this data.")
+    longer, shorter = names_by_sign(compare["by_length"], "length")
+    leads = "; ".join(f"{e['length']} letters {points(e['difference'])} points [{points(e['low'])}, "
+                      f"{points(e['high'])}]" for e in compare["by_length"])
+    out.append(f"- By name length (held-out accuracy): the {second} is ahead on "
+               f"{', '.join(longer) or 'no'} letter buckets and behind on {', '.join(shorter) or 'none'} "
+               f"({leads}).")
+    flow = {m: metrics[m]["gradient_flow"] for m in (FIRST, SECOND)}
+    ratio = {m: flow[m]["ratio_far_to_near"] for m in (FIRST, SECOND)}
+    distance = flow[FIRST]["max_distance"]
+    gap = compare["gradient_ratio"]
+    line = (f"- Gradient flow (held-out names of at least {distance + 2} letters, {flow[FIRST]['names']} names): from "
+            f"the last letter back {distance} letters the mean gradient norm at the hidden state changes by a factor "
+            f"of {ratio[FIRST]['value']:.3g} [{ratio[FIRST]['low']:.3g}, {ratio[FIRST]['high']:.3g}] for the {first} "
+            f"and {ratio[SECOND]['value']:.3g} [{ratio[SECOND]['low']:.3g}, {ratio[SECOND]['high']:.3g}] "
+            f"for the {second} ({second} − {first}: {gap['difference']:.3g}, 95 % interval "
+            f"[{gap['low']:.3g}, {gap['high']:.3g}]). ")
+    if gap["low"] > 0:
+        line += (f"The {first}'s gradient falls off faster, which is what the course report's vanishing-gradient "
+                 "argument predicts.")
+    elif gap["high"] < 0:
+        line += (f"The {first}'s gradient does **not** fall off faster than the {second}'s, so this measurement "
+                 f"does not support the course report's vanishing-gradient explanation for this trained {first}.")
+    else:
+        line += "No difference between the two is measurable with this data."
+    out.append(line)
+    return "\n".join(out + baseline_findings(compare, references or {}))
+
+
+
+def summary(metrics: dict, out: Path) -> str:
+    """The headline table for a terminal, and where the report and the plots are."""
+    lines = [f"{'model':6}{'protocol':10}{'accuracy':>16}{'balanced':>16}{'macro F1':>16}   (± 95 % half-width)"]
+    for m, model_metrics in metrics.items():
+        for protocol in ("train", "test"):
+            s = model_metrics[protocol]
+            lines.append(f"{Figures.label(m):6}{protocol:10}" + "".join(
+                f"{with_interval(s[key]):>16}" for key in ("accuracy", "balanced_accuracy", "macro_f1")))
+    lines += ["", f"report: {out / 'report.md'}", "plots:  dvc_plots/index.html (dvc plots show)"]
+    return "\n".join(lines)
+
+
+def read_metrics(paths: list[Path]) -> dict[str, dict]:
+    """{model: metrics} from files named <model>.json, in the order given."""
+    metrics = {Path(path).stem: read_json(path) for path in paths}
+    missing = [m for m in (FIRST, SECOND) if m not in metrics]
+    if missing:
+        raise ProjectError(f"the report compares {FIRST} with {SECOND}: no --metrics file {missing[0]}.json")
+    return metrics
+
+
+def write_report(all_params: dict, data_stats: Path, metrics_paths: list[Path], compare_path: Path,
+                 plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path] = ()) -> str:
+    """The whole stage: every figure, then report.md, renamed into place together or not at
+    all. Returns the text."""
+    with output_set() as outputs:
+        return _write_report(outputs, all_params, data_stats, metrics_paths, compare_path, plot_dirs, out,
+                             reference_paths)
+
+
+def _write_report(outputs: OutputSet, all_params: dict, data_stats: Path, metrics_paths: list[Path],
+                  compare_path: Path, plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path]) -> str:
+    params = all_params["report"]
+    data = read_json(data_stats)
+    metrics = read_metrics(metrics_paths)
+    references = {Path(path).stem: read_json(path) for path in reference_paths}
+    compare = read_json(compare_path)
+    fig = Figures(outputs, out, params["dpi"], list(metrics))
+    plots = {kind: {m: read_csv(Path(plot_dirs[kind]) / f"{m}.csv") for m in metrics}
+             for kind in ("confusion", "length", "gradients")}
+    curves = {m: fold_curves(Path(plot_dirs["curves"]) / m) for m in metrics}
+    languages = [row["language"] for row in metrics[SECOND]["test_recall"]]
+    loss_png, accuracy_png = curve_figures(fig, curves)
+    confusion_png = {m: confusion_figure(fig, m, plots["confusion"][m], languages) for m in metrics}
+    recall_png = recall_figure(fig, {m: metrics[m]["test_recall"] for m in metrics}, languages,
+                               references.get("baseline", {}).get("test_recall"))
+    length_png = band_lines(fig, plots["length"], "length", "accuracy", "length.png", ylim=(0, 1),
+                            xlabel="name length (letters)", ylabel="accuracy",
+                            title="Accuracy by name length, held out (95 % intervals)")
+    gradient_png = band_lines(fig, plots["gradients"], "distance", "grad_norm", "gradients.png", log_y=True,
+                              xlabel="distance from the last letter (letters)", ylabel="mean ||dloss / dh||",
+                              title="Gradient reaching the hidden state, held out (95 % intervals)")
+    figures = "\n".join(f"![{alt}]({png})" for alt, png in (
+        ("loss curves", loss_png), ("accuracy curves", accuracy_png),
+        *((f"{fig.label(m)} confusion", confusion_png[m]) for m in metrics),
+        ("per-language recall", recall_png), ("accuracy by length", length_png),
+        ("gradient norm by distance", gradient_png)))
+    draws = all_params["evaluate"]["bootstrap_draws"]
+    text = f"""# Surname → language: the course RNN vs the course LSTM
+
+Regenerated by `dvc repro` (stage `report`) from `params.yaml`, `metrics/` and `plots/`.
+Two protocols, never mixed: **train** = the course report's, in-sample (each fold's model on its own
+training names); **test** = held out (each fold's model on its fold's names, never seen in
+training; every name is held out exactly once). Balanced accuracy is the mean per-language
+recall (every language counts the same, like the course report's class-uniform draw). Every figure is
+pooled over the folds, with a 95 % interval from a percentile bootstrap over names
+({draws} draws, fixed seed); every comparison uses the same draws for both models (paired).
+
+## Setup
+
+{setup_table(all_params, data, list(metrics), metrics[SECOND]["folds"])}
+
+## Results
+
+Value ± half-width of the 95 % interval.
+
+{results_table({**metrics, **references}, params["course_figures"])}
+
+The course report's figures are in-sample accuracies on names drawn its way
+(a random language, then a random name), so they compare with our **train** protocol.
+
+## What the measurements say
+
+{findings(metrics, compare, references)}
+
+## Figures
+
+{figures}
+"""
+    outputs.write_text(out / "report.md", text)
+    return text

@@ -1,0 +1,382 @@
+"""Scoring one model: its per-name predictions on both protocols, its metrics pooled, per fold
+and with 95 % intervals, and for a course cell the plot data (confusion, accuracy by name
+length, gradient flow back through time).
+
+Protocols: `train` = the course report's (in-sample: each fold's model on its own training
+names), `test` = held out (each fold's model on its fold's names, which it never saw).
+Scores are pooled over the folds' predictions; intervals come from a percentile bootstrap
+over names (surnames/bootstrap.py) with a fixed seed, so every model, and evaluate's paired
+comparisons, see the same resampled names.
+
+The models it knows are the entries of MODELS: adding a model is one entry there (how to
+get each fold's predictor), one `score_<model>` stage in dvc.yaml, and its metrics file in
+the report stage.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from surnames import cells, model_file, tfidf
+from surnames.atomic import csv_bytes, output_set
+from surnames.bootstrap import NameResampler, Statistic, describe
+from surnames.data import Encoded, fold_name, folds_in, predict_log_probs, read_categories, read_split
+from surnames.errors import ProjectError
+from surnames.params import resolve_threads
+from surnames.scores import SCORES, confusion_matrix, recall_per_class, scores_from_confusion
+
+PROTOCOLS = ("train", "test")
+Predictor = Callable[[Encoded], torch.Tensor]  # an encoded split -> log-probabilities [rows, languages]
+
+
+@dataclass
+class Rows:
+    """One protocol's rows, pooled over folds: who they are."""
+    names: list[str]
+    targets: torch.Tensor
+    lengths: torch.Tensor
+    fold: torch.Tensor
+
+
+@dataclass
+class Predictions:
+    """What one model said about each row of one protocol."""
+    rows: Rows
+    predicted: torch.Tensor
+    nll: torch.Tensor
+
+
+@dataclass
+class GradientFlow:
+    """||d loss / d hidden state|| at distances 0, 1, ... from the last letter [names, distances],
+    for the held-out rows `picked` (indices into the test rows, in the order computed)."""
+    picked: torch.Tensor
+    norms: torch.Tensor
+
+
+@dataclass
+class Scored:
+    """A model's predictions on both protocols, and a cell's gradient flow."""
+    model: str
+    predictions: dict[str, Predictions]
+    gradients: GradientFlow | None = None
+
+
+def pooled_rows(splits: dict[int, pd.DataFrame], encoded: dict[int, Encoded]) -> Rows:
+    folds = sorted(splits)
+    return Rows(names=[name for fold in folds for name in splits[fold]["name"]],
+                targets=torch.cat([encoded[fold].targets for fold in folds]),
+                lengths=torch.cat([encoded[fold].lengths for fold in folds]),
+                fold=torch.cat([torch.full((len(encoded[fold]),), fold) for fold in folds]))
+
+
+def predict_rows(predictors: dict[int, Predictor], encoded: dict[int, Encoded], rows: Rows) -> Predictions:
+    """Each fold's predictor on its fold's rows, pooled."""
+    log_probs = torch.cat([predictors[fold](encoded[fold]) for fold in sorted(encoded)])
+    return Predictions(rows, log_probs.argmax(1), F.nll_loss(log_probs, rows.targets, reduction="none").double())
+
+
+def gradient_norms(model, letters: torch.Tensor, targets: torch.Tensor, distances: int) -> torch.Tensor:
+    """||d loss / d hidden state|| [names, distances] for names of one length, letters [T, B],
+    computed the course report's way (step() letter by letter); distance 0 is the state read
+    at the last letter."""
+    output, hiddens = cells.step_through(model, letters, track_hidden=True)
+    grads = torch.autograd.grad(F.nll_loss(output, targets, reduction="sum"), hiddens[-distances:])
+    return torch.stack([grad.norm(dim=1) for grad in reversed(grads)], 1).double()
+
+
+def gradient_flow(fold_cells: dict, encoded: dict[int, Encoded], min_letters: int) -> GradientFlow:
+    """The held-out names with at least `min_letters` letters, each through its own fold's
+    cell. Only distances every such name has (0 .. min_letters - 2) are kept, so each point
+    averages the same names."""
+    distances, picked, norms, offset = min_letters - 1, [], [], 0
+    for fold in sorted(encoded):
+        data = encoded[fold]
+        for length in sorted(set(data.lengths[data.lengths >= min_letters].tolist())):
+            columns = torch.nonzero(data.lengths == length).flatten()
+            norms.append(gradient_norms(fold_cells[fold], data.letters[:length, columns], data.targets[columns],
+                                        distances))
+            picked.append(columns + offset)
+        offset += len(data)
+    if not picked:
+        raise ProjectError(f"no test name has {min_letters} letters; lower evaluate.gradient_min_letters")
+    return GradientFlow(torch.cat(picked), torch.cat(norms))
+
+
+# Statistics: functions of row weights [D, rows] (surnames/bootstrap.py).
+
+def score_statistic(p: Predictions, n_classes: int) -> Statistic:
+    """[D, 4]: accuracy, balanced accuracy, macro F1 and mean NLL under row weights [D, rows]."""
+    def statistic(weights):
+        confusion = confusion_matrix(p.rows.targets, p.predicted, n_classes, weights)
+        result = scores_from_confusion(confusion)
+        result["loss"] = (weights @ p.nll) / weights.sum(1)
+        return torch.stack([result[key] for key in SCORES], 1)
+    return statistic
+
+
+def recall_statistic(p: Predictions, n_classes: int) -> Statistic:
+    return lambda weights: recall_per_class(confusion_matrix(p.rows.targets, p.predicted, n_classes, weights))
+
+
+def length_buckets(uppers: list[int]) -> list[tuple[int, int, str]]:
+    """[(low, high, label)] from upper bounds, e.g. [4, 6] -> 1-4, 5-6, 7+."""
+    lows = [1] + [u + 1 for u in uppers]
+    highs = uppers + [10**9]
+    return [(lo, hi, f"{lo}-{hi}" if hi < 10**9 else f"{lo}+") for lo, hi in zip(lows, highs)]
+
+
+def length_statistic(p: Predictions, uppers: list[int]) -> Statistic:
+    """[D, buckets]: accuracy within each length bucket."""
+    inside = torch.stack([(p.rows.lengths >= low) & (p.rows.lengths <= high)
+                          for low, high, _ in length_buckets(uppers)], 1).double()
+    correct = (p.predicted == p.rows.targets).double().unsqueeze(1) * inside
+    return lambda weights: (weights @ correct) / (weights @ inside)
+
+
+def gradient_statistic(flow: GradientFlow) -> Statistic:
+    """[D, distances]: mean gradient norm at each distance over the picked names."""
+    return lambda weights: (weights[:, flow.picked] @ flow.norms) / weights[:, flow.picked].sum(1, keepdim=True)
+
+
+def far_to_near(statistic: Statistic) -> Statistic:
+    """The farthest distance's mean gradient norm over the nearest's."""
+    return lambda weights: (lambda means: means[:, -1] / means[:, 0])(statistic(weights))
+
+
+@dataclass
+class Statistics:
+    """Everything measured of one model's predictions, as statistics."""
+    train: Statistic
+    test: Statistic
+    recall: Statistic
+    length: Statistic
+    gradients: Statistic | None = None
+    gradient_ratio: Statistic | None = None
+
+    def by_protocol(self) -> dict[str, dict[str, Statistic]]:
+        """{protocol: {name: statistic}}: what is described on each protocol's draws."""
+        test = {"test": self.test, "recall": self.recall, "length": self.length}
+        if self.gradients is not None:
+            test.update(gradients=self.gradients, gradient_ratio=self.gradient_ratio)
+        return {"train": {"train": self.train}, "test": test}
+
+
+def statistics(scored: Scored, n_classes: int, length_uppers: list[int]) -> Statistics:
+    train, test = scored.predictions["train"], scored.predictions["test"]
+    result = Statistics(train=score_statistic(train, n_classes), test=score_statistic(test, n_classes),
+                        recall=recall_statistic(test, n_classes), length=length_statistic(test, length_uppers))
+    if scored.gradients is not None:
+        result.gradients = gradient_statistic(scored.gradients)
+        result.gradient_ratio = far_to_near(result.gradients)
+    return result
+
+
+def rounded(values: torch.Tensor, digits: int = 6):
+    return [round(float(v), digits) for v in values] if values.dim() else round(float(values), digits)
+
+
+def summary_of(described: dict, column: int | None = None) -> dict:
+    """A described statistic (or one column of it) as JSON: value, low, high, per_fold (a list)."""
+    pick = (lambda t: t) if column is None else (lambda t: t[..., column])
+    return {"value": rounded(pick(described["value"])), "low": rounded(pick(described["low"])),
+            "high": rounded(pick(described["high"])), "per_fold": rounded(pick(described["per_fold"]))}
+
+
+class Resamplers:
+    """One NameResampler per protocol and set of rows: every model scored on the same rows gets
+    the same draws, which is what pairs two models' intervals."""
+
+    def __init__(self, params: dict):
+        self.params, self._made = params, {}
+
+    def describe(self, statistics: dict[str, Statistic], rows: Rows, folds: list[int]) -> dict:
+        key = tuple(rows.names)
+        if key not in self._made:
+            self._made[key] = NameResampler(rows.names, self.params["bootstrap_draws"], self.params["bootstrap_seed"])
+        return describe(statistics, rows.fold, folds, self._made[key], self.params["confidence"])
+
+
+class Folds:
+    """The prepared folds a model is scored on: both protocols' splits, read and encoded once."""
+
+    def __init__(self, prepared: Path, folds: list[int]):
+        self.categories = read_categories(prepared)
+        self.folds = folds
+        splits = {protocol: {fold: read_split(Path(prepared) / fold_name(fold), protocol, self.categories)
+                             for fold in folds} for protocol in PROTOCOLS}
+        self.encoded = {protocol: {fold: Encoded(frame, self.categories) for fold, frame in by_fold.items()}
+                        for protocol, by_fold in splits.items()}
+        self.rows = {protocol: pooled_rows(splits[protocol], self.encoded[protocol]) for protocol in PROTOCOLS}
+
+    def predict(self, model: str, predictors: dict[int, Predictor]) -> Scored:
+        return Scored(model, {protocol: predict_rows(predictors, self.encoded[protocol], self.rows[protocol])
+                              for protocol in PROTOCOLS})
+
+
+# The models: how to get each fold's predictor (and, for a cell, the cells themselves).
+
+def load_cells(directory: Path, folds: list[int], categories: list[str], model: str) -> dict[int, cells.Cell]:
+    """{fold: cell} from a folder of fold-<i>.pt files, each checked to hold `model`."""
+    fold_cells = {}
+    for fold in folds:
+        path = Path(directory) / f"{fold_name(fold)}.pt"
+        name, fold_cells[fold], _ = model_file.load(path, categories)
+        if name != model:
+            raise ProjectError(f"{path} holds a {name} model, not {model}; each folder holds one model's folds")
+    return fold_cells
+
+
+def cell_predictors(fold_cells: dict[int, cells.Cell]) -> dict[int, Predictor]:
+    return {fold: (lambda encoded, cell=cell: predict_log_probs(cell, encoded)) for fold, cell in fold_cells.items()}
+
+
+def baseline_predictors(directory: Path, folds: list[int], categories: list[str]) -> dict[int, Predictor]:
+    models = {fold: tfidf.load(Path(directory) / f"{fold_name(fold)}.pt", categories) for fold in folds}
+    return {fold: (lambda encoded, model=model: model.log_probs(encoded.names)) for fold, model in models.items()}
+
+
+def majority_predictors(data: Folds) -> dict[int, Predictor]:
+    """Fold i's majority class: its training names' language frequencies as the prediction."""
+    def prior(fold):
+        counts = torch.bincount(data.encoded["train"][fold].targets, minlength=len(data.categories)).double()
+        log_prior = (counts / counts.sum()).log().float()
+        return lambda encoded: log_prior.expand(len(encoded), -1)
+    return {fold: prior(fold) for fold in data.folds}
+
+
+MODELS = (*cells.CELLS, "baseline", "majority")
+
+
+def score_model(model: str, data: Folds, models_dir: Path | None, min_letters: int) -> Scored:
+    """One model's predictions on both protocols, and a cell's gradient flow."""
+    if model in cells.CELLS:
+        fold_cells = load_cells(models_dir, data.folds, data.categories, model)
+        scored = data.predict(model, cell_predictors(fold_cells))
+        scored.gradients = gradient_flow(fold_cells, data.encoded["test"], min_letters)
+        return scored
+    if model == "baseline":
+        return data.predict(model, baseline_predictors(models_dir, data.folds, data.categories))
+    if model == "majority":
+        return data.predict(model, majority_predictors(data))
+    raise ProjectError(f"unknown model {model!r}: expected one of {', '.join(MODELS)}")
+
+
+def scored_folds(prepared: Path, models_dir: Path | None) -> list[int]:
+    """The folds a model was trained on (all prepared folds for the majority class)."""
+    prepared_folds = folds_in(prepared)
+    if not prepared_folds:
+        raise ProjectError(f"no fold-<i> folders in {prepared}; run the prepare stage first")
+    if models_dir is None:
+        return prepared_folds
+    trained = folds_in(models_dir, ".pt")
+    if not trained:
+        raise ProjectError(f"no fold-<i>.pt model files in {models_dir}; run 'dvc repro' first")
+    folds = sorted(set(prepared_folds) & set(trained))
+    if not folds:
+        raise ProjectError(f"the models in {models_dir} are of folds {trained}, which {prepared} does not have; "
+                           "re-run 'dvc repro'")
+    return folds
+
+
+# Outputs.
+
+def metrics_of(data: Folds, described: dict, gradient_names: int | None, max_distance: int) -> dict:
+    """The metrics file: scores per protocol, held-out recall per language, a cell's gradient flow."""
+    metrics = {"folds": data.folds}
+    for protocol in PROTOCOLS:
+        metrics[protocol] = {key: summary_of(described[protocol], i) for i, key in enumerate(SCORES)}
+    metrics["test_recall"] = [{"language": language, **summary_of(described["recall"], i)}
+                              for i, language in enumerate(data.categories)]
+    if gradient_names is not None:
+        metrics["gradient_flow"] = {"names": gradient_names, "max_distance": max_distance,
+                                    "ratio_far_to_near": summary_of(described["gradient_ratio"])}
+    return metrics
+
+
+def confusion_frame(data: Folds, test: Predictions) -> pd.DataFrame:
+    return pd.DataFrame({"actual": [data.categories[i] for i in test.rows.targets.tolist()],
+                         "predicted": [data.categories[i] for i in test.predicted.tolist()]})
+
+
+def length_frame(data: Folds, described: dict, uppers: list[int]) -> pd.DataFrame:
+    lengths = data.rows["test"].lengths
+    rows = []
+    for i, (low, high, label) in enumerate(length_buckets(uppers)):
+        summary = summary_of(described, i)
+        row = {"min_length": low, "length": label, "names": int(((lengths >= low) & (lengths <= high)).sum()),
+               **{key: value for key, value in summary.items() if key != "per_fold"}}
+        row["accuracy"] = row.pop("value")
+        rows.append({**row, **{f"accuracy_{fold_name(f)}": v for f, v in zip(data.folds, summary["per_fold"])}})
+    return pd.DataFrame(rows)[["min_length", "length", "names", "accuracy", "low", "high",
+                               *[f"accuracy_{fold_name(f)}" for f in data.folds]]]
+
+
+def gradient_frame(described: dict, names: int) -> pd.DataFrame:
+    return pd.DataFrame({"distance": range(len(described["value"])), "grad_norm": rounded(described["value"], 8),
+                         "low": rounded(described["low"], 8), "high": rounded(described["high"], 8),
+                         "names": names})
+
+
+GRADIENT_COLUMN = "gradient_{}"  # the predictions file's gradient norm at distance i
+
+
+def predictions_frame(data: Folds, scored: Scored) -> pd.DataFrame:
+    """Every row of both protocols with the model's prediction and NLL; a cell's held-out rows
+    with at least gradient_min_letters letters also carry their gradient norms by distance.
+    Floats are written in full (repr), so evaluate reads back exactly what was computed."""
+    frames = []
+    for protocol in PROTOCOLS:
+        p = scored.predictions[protocol]
+        frame = pd.DataFrame({"protocol": protocol, "fold": p.rows.fold.tolist(), "name": p.rows.names,
+                              "language": [data.categories[i] for i in p.rows.targets.tolist()],
+                              "predicted": [data.categories[i] for i in p.predicted.tolist()],
+                              "nll": p.nll.tolist()})
+        if scored.gradients is not None:
+            norms = torch.full((len(p.rows.names), scored.gradients.norms.shape[1]), float("nan"), dtype=torch.double)
+            if protocol == "test":
+                norms[scored.gradients.picked] = scored.gradients.norms
+            for distance in range(norms.shape[1]):
+                frame[GRADIENT_COLUMN.format(distance)] = norms[:, distance].tolist()
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass
+class Paths:
+    """Where a scoring stage writes: the metrics and predictions files, and a cell's plot files."""
+    metrics: Path
+    predictions: Path
+    confusion: Path | None = None
+    length: Path | None = None
+    gradients: Path | None = None
+
+
+def run(model: str, params: dict, prepared: Path, models_dir: Path | None, paths: Paths) -> dict:
+    """The whole scoring stage of one model; everything is computed before anything is written.
+    Returns its metrics."""
+    is_cell = model in cells.CELLS
+    if is_cell and None in (paths.confusion, paths.length, paths.gradients):
+        raise ProjectError(f"scoring {model} writes confusion, length and gradient plot files: give all three")
+    if (model == "majority") != (models_dir is None):
+        raise ProjectError("the majority class needs no model folder; every other model needs one")
+    torch.set_num_threads(resolve_threads(params["threads"]))
+    data = Folds(prepared, scored_folds(prepared, models_dir))
+    scored = score_model(model, data, models_dir, params["gradient_min_letters"])
+    measured = statistics(scored, len(data.categories), params["length_buckets"])
+    described, resamplers = {}, Resamplers(params)
+    for protocol, wanted in measured.by_protocol().items():
+        described.update(resamplers.describe(wanted, data.rows[protocol], data.folds))
+    gradient_names = len(scored.gradients.picked) if is_cell else None
+    metrics = metrics_of(data, described, gradient_names, params["gradient_min_letters"] - 2)
+    with output_set() as out:  # metrics, predictions and plot files renamed into place together, or none
+        out.write_json(paths.metrics, metrics)
+        out.write_bytes(paths.predictions, csv_bytes(predictions_frame(data, scored), float_format=None))
+        if is_cell:
+            out.write_csv(paths.confusion, confusion_frame(data, scored.predictions["test"]))
+            out.write_csv(paths.length, length_frame(data, described["length"], params["length_buckets"]))
+            out.write_csv(paths.gradients, gradient_frame(described["gradients"], gradient_names))
+    return metrics

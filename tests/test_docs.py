@@ -1,0 +1,45 @@
+"""The docs stay true: a short README that links every docs/ page, links that resolve, the
+params page generated from the schema, and the README's headline table equal to what
+`python -m stages.report --summary` prints from the committed metrics."""
+import re
+
+from surnames.params import describe
+from tests.helpers import ROOT, call_main, inside
+
+HEADLINE = "<!-- headline: the output of `python -m stages.report --summary`; tests/test_docs.py checks it -->"
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_the_readme_is_short_and_links_every_docs_page():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    assert PAGES and all(f"(docs/{page.name})" in readme for page in PAGES)
+
+
+def test_every_relative_link_in_the_readme_and_docs_resolves():
+    for page in [ROOT / "README.md", *PAGES]:
+        for target in LINK.findall(page.read_text()):
+            if not target.startswith(("http://", "https://")):
+                assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to a missing {target}"
+
+
+def test_docs_params_is_the_schema_as_generated():
+    assert (ROOT / "docs/params.md").read_text() == describe(), (
+        "docs/params.md is stale: run python -m stages.params --describe > docs/params.md")
+
+
+def test_the_readme_headline_block_is_what_report_summary_prints(capsys):
+    with inside(ROOT):
+        assert call_main("report", "--summary") == 0
+    printed = capsys.readouterr().out
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index(HEADLINE) + 1
+    assert lines[start] == "```text"
+    block = lines[start + 1 : lines.index("```", start + 1)]
+    assert block == printed.rstrip("\n").splitlines(), "README's headline table differs from the committed metrics"
+
+
+def test_nothing_is_left_to_measure():
+    for page in [ROOT / "README.md", *PAGES]:
+        assert "TODO" not in page.read_text(), page.name
