@@ -1,7 +1,9 @@
 """What the tests share, in one module: paths, the one small budget, running a stage or the
 whole pipeline in-process, and a git clone of the working tree for DVC end-to-end tests.
 Fixtures live in tests/conftest.py; markers are documented in docs/development.md."""
+import hashlib
 import importlib
+import io
 import json
 import os
 import re
@@ -9,12 +11,18 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
+import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from surnames import dvc_yaml
+from surnames import prepare as prep
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("NAMES_DATA_DIR", ROOT.parent / "shared/data/names"))
@@ -201,3 +209,119 @@ def readme_command(marker: str) -> list[str]:
     lines = (ROOT / "README.md").read_text().splitlines()
     assert lines[lines.index(marker) + 1] == "```bash"
     return shlex.split(lines[lines.index(marker) + 2])
+
+
+LANGUAGES = ["A", "B", "C"]  # a toy set of languages for model-file tests
+
+
+PREPARE_PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "folds": 5, "val_fraction": 0.1, "seed": 0}
+
+
+def run_prepare(tmp_path, params=PREPARE_PARAMS):
+    return prep.prepare(params, manifest_path=ROOT / "data/names.sha256", raw_dir=tmp_path / "raw",
+                        out_dir=tmp_path / "prepared", stats_path=tmp_path / "data.json")
+
+
+def read_folds(prepared: Path) -> list[dict[str, pd.DataFrame]]:
+    return [{split: pd.read_csv(prepared / f"fold-{i}" / f"{split}.csv", keep_default_na=False)
+             for split in prep.SPLITS} for i in range(PREPARE_PARAMS["folds"])]
+
+
+def official_style_zip(names_dir: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("data/eng-fra.txt", "unrelated\n")
+        for path in sorted(names_dir.glob("*.txt")):
+            bundle.write(path, f"data/names/{path.name}")
+    return buffer.getvalue()
+
+
+BUCKET, PREFIX = "names", "project"
+
+
+CELL = "lstm-h16"
+
+
+CELL_PARAM = "train_lstm.hidden_size=16"
+
+
+@dataclass
+class S3:
+    endpoint: str
+    key: str
+    secret: str
+
+    def client(self, key: str | None = None, secret: str | None = None):
+        import boto3  # here: seconds to import, and only the S3 tests need it
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=key or self.key, aws_secret_access_key=secret or self.secret)
+
+    def objects(self) -> dict[str, tuple[str, int]]:
+        """Every object under the remote's prefix: key -> (ETag, size)."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
+        return {o["Key"]: (o["ETag"], o["Size"]) for page in pages for o in page.get("Contents", [])}
+
+
+def _moto_api(endpoint: str, action: str, body: bytes) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/{action}", data=body, method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+class Machine(Clone):
+    """A clone that prints each command and its output (`pytest -s` shows the transcript)."""
+
+    def __init__(self, path: Path, names_dir: Path, name: str = "A"):
+        super().__init__(path, names_dir)
+        self.name = name
+        for variable in [v for v in self.env if v.startswith("AWS_")]:
+            del self.env[variable]  # only .dvc/config.local gives credentials
+        self.env["AWS_EC2_METADATA_DISABLED"] = "true"
+        self.outputs: list[str] = []
+
+    def attempt(self, *command: str, echo: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        start = time.monotonic()
+        result = subprocess.run(command, cwd=self.path, env={**self.env, **(env or {})}, capture_output=True,
+                                text=True, timeout=600)
+        seconds = time.monotonic() - start
+        words = [*(f"{k}={v}" for k, v in (env or {}).items()),
+                 *(f"'{c}'" if any(x in c for x in " |*") else c for c in command)]
+        if "secret_access_key" in words[:-1]:
+            words[-1] = "<secret>"
+        shown = " ".join(words)
+        stdout = result.stdout if echo else f"({len(result.stdout)} characters of JSON)\n"
+        print(f"\n[{self.name}]$ {shown}    # {seconds:.1f} s\n{stdout}{result.stderr}".rstrip()
+              + ("" if result.returncode == 0 else f"\n(exit status {result.returncode})"))
+        self.outputs.append(result.stdout + result.stderr)
+        return result
+
+    def json(self, *command: str):
+        result = self.attempt(*command, echo=False)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def credentials(self, s3: S3, key: str | None = None, secret: str | None = None) -> None:
+        """Credentials in .dvc/config.local (git-ignored), never in the committed .dvc/config."""
+        self.run("dvc", "remote", "modify", "--local", "storage", "access_key_id", key or s3.key)
+        self.run("dvc", "remote", "modify", "--local", "storage", "secret_access_key", secret or s3.secret)
+
+    def sha256(self, pattern: str) -> dict[str, str]:
+        return {p.relative_to(self.path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(self.path.glob(pattern))}
+
+    def snapshot(self) -> dict[str, str]:
+        """Every file of the workspace and the DVC cache (not .git, not .dvc/tmp), by content."""
+        files = {p.relative_to(self.path).as_posix(): p for p in self.path.rglob("*") if p.is_file()}
+        return {name: hashlib.sha256(p.read_bytes()).hexdigest() for name, p in files.items()
+                if not name.startswith((".git/", ".dvc/tmp/"))}
+
+
+@dataclass
+class Published:
+    origin: Path
+    a: Machine
+    main_models: dict[str, str]  # sha256 of models/lstm/fold-*.pt on main
+    cell_models: dict[str, str]  # and in A's experiment
+    cell_lstm_metrics: dict

@@ -1,13 +1,12 @@
 """evaluate: the paired comparisons, read from the scoring stages' predictions."""
 import json
-import shutil
 
 import pandas as pd
 import pytest
 
 from surnames import dvc_yaml, evaluate, score, train
 from surnames.scores import SCORES
-from tests.helpers import ROOT, call_main, inside, make_project, small_params
+from tests.helpers import ROOT, call_main, small_params
 
 EVALUATE_ARGS = dvc_yaml.module_args("evaluate", ROOT / "dvc.yaml")
 PLOTS = ("confusion", "length", "gradients")
@@ -39,15 +38,6 @@ def test_the_baseline_is_compared_on_the_folds_the_cells_have(small_run):
         (m, key) for m in ("rnn", "lstm") for key in SCORES[:3]]
     for entry in compare["vs_baseline"]:
         assert entry["low"] <= entry["difference"] <= entry["high"] and len(entry["per_fold"]) == 2
-
-
-@pytest.fixture
-def eval_project(tmp_path, small_run):
-    project = make_project(tmp_path / "p", small_params())
-    shutil.copytree(small_run / "data/prepared", project / "data/prepared")
-    shutil.copytree(small_run / "predictions", project / "predictions")
-    with inside(project):
-        yield project
 
 
 def run_cli(capsys, *argv) -> tuple[int, str]:

@@ -6,23 +6,13 @@ import torch
 from surnames import cells, model_file
 from surnames.alphabet import ALPHABET
 from surnames.errors import ProjectError
-
-CATEGORIES = ["A", "B", "C"]
-
-
-@pytest.fixture
-def saved(tmp_path):
-    torch.manual_seed(0)
-    model = cells.build("lstm", len(ALPHABET), 6, len(CATEGORIES))
-    path = tmp_path / "sub/lstm.pt"
-    model_file.save(path, "lstm", model, CATEGORIES)
-    return path, model
+from tests.helpers import LANGUAGES
 
 
 def test_round_trip_gives_the_same_cell(saved):
     path, model = saved
-    name, loaded, categories = model_file.load(path, CATEGORIES)
-    assert name == "lstm" and categories == CATEGORIES and not loaded.training
+    name, loaded, categories = model_file.load(path, LANGUAGES)
+    assert name == "lstm" and categories == LANGUAGES and not loaded.training
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
     assert set(torch.load(path, weights_only=True)) == model_file.KEYS
@@ -30,7 +20,7 @@ def test_round_trip_gives_the_same_cell(saved):
 
 def test_saving_twice_gives_identical_bytes(saved, tmp_path):
     path, model = saved
-    model_file.save(tmp_path / "again.pt", "lstm", model, CATEGORIES)
+    model_file.save(tmp_path / "again.pt", "lstm", model, LANGUAGES)
     assert (tmp_path / "again.pt").read_bytes() == path.read_bytes()
 
 

@@ -6,12 +6,7 @@ from surnames.data import Sampler
 from surnames.errors import ProjectError
 from surnames.params import check_all, load_params, read_params
 from surnames.step import OPTIMIZERS
-from tests.helpers import ROOT, call_main
-
-
-@pytest.fixture
-def committed() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+from tests.helpers import call_main
 
 
 def refused(params: dict, tmp_path, match: str):

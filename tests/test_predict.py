@@ -11,29 +11,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from surnames import predict, train
+from surnames import predict
 from surnames.alphabet import transliterate
-from tests.helpers import ROOT, call_main, inside, make_project, run_module, small_params
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, small_run):
-    """A project whose LSTM folds 0 and 1 are the default cell on a shorter budget (400 steps
-    of 256), in the folder dvc.yaml gives, beside small_run's small-budget RNN."""
-    params = small_params()["train_lstm"]
-    params.update({"iterations": 400, "eval_every": 400, "batch_size": 256})
-    project = make_project(tmp_path_factory.mktemp("trained"), small_params())
-    shutil.copytree(small_run / "data/prepared", project / "data/prepared")
-    shutil.copytree(small_run / "models", project / "models")
-    out = tmp_path_factory.mktemp("trained_out")
-    train.run("lstm", params, project / "data/prepared", project / predict.trained_models("lstm", project / "dvc.yaml"),
-              out / "curves", out / "summary.json")
-    return project
-
-
-@pytest.fixture(scope="module")
-def lstm(trained):
-    return predict.load_cells(trained / "models/lstm", "lstm")
+from tests.helpers import ROOT, call_main, inside, run_module
 
 
 @pytest.mark.parametrize("name, language", [

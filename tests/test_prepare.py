@@ -1,9 +1,5 @@
-import http.server
-import io
 import shutil
 import socket
-import threading
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,48 +8,13 @@ import pytest
 from surnames import dvc_yaml
 from surnames import prepare as prep
 from surnames.errors import ProjectError
-from tests.helpers import ROOT, call_main, inside
+from tests.helpers import PREPARE_PARAMS, ROOT, call_main, inside, run_prepare
 
 PREPARE_ARGS = dvc_yaml.module_args("prepare", ROOT / "dvc.yaml")
 
-PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "folds": 5, "val_fraction": 0.1, "seed": 0}
 
-
-def run_prepare(tmp_path, params=PARAMS):
-    return prep.prepare(params, manifest_path=ROOT / "data/names.sha256", raw_dir=tmp_path / "raw",
-                        out_dir=tmp_path / "prepared", stats_path=tmp_path / "data.json")
-
-
-@pytest.fixture
-def local_data(monkeypatch, names_dir):
-    monkeypatch.setenv("NAMES_DATA_DIR", str(names_dir))
-
-
-@pytest.fixture
-def data_copy(tmp_path, monkeypatch, names_dir):
-    """A writable copy of the raw files that NAMES_DATA_DIR points at, to tamper with."""
-    copy = tmp_path / "names"
-    shutil.copytree(names_dir, copy)
-    monkeypatch.setenv("NAMES_DATA_DIR", str(copy))
-    return copy
-
-
-def read_folds(prepared: Path) -> list[dict[str, pd.DataFrame]]:
-    return [{split: pd.read_csv(prepared / f"fold-{i}" / f"{split}.csv", keep_default_na=False)
-             for split in prep.SPLITS} for i in range(PARAMS["folds"])]
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, names_dir):
-    """One default prepare run (5 folds) shared by the read-only checks below."""
-    folder = tmp_path_factory.mktemp("prepared")
-    with inside(folder, NAMES_DATA_DIR=str(names_dir)):
-        metrics = run_prepare(folder)
-    return folder, metrics, read_folds(folder / "prepared")
-
-
-def test_within_each_fold_no_name_is_in_two_files(prepared):
-    _, metrics, folds = prepared
+def test_within_each_fold_no_name_is_in_two_files(default_prepare):
+    _, metrics, folds = default_prepare
     for fold in folds:
         names = {split: set(frame["name"]) for split, frame in fold.items()}
         assert not names["train"] & names["val"] and not names["train"] & names["test"]
@@ -61,8 +22,8 @@ def test_within_each_fold_no_name_is_in_two_files(prepared):
     assert metrics["shared_names_within_folds"] == 0
 
 
-def test_every_name_is_in_exactly_one_folds_test_file(prepared):
-    _, metrics, folds = prepared
+def test_every_name_is_in_exactly_one_folds_test_file(default_prepare):
+    _, metrics, folds = default_prepare
     tested = pd.concat(fold["test"] for fold in folds)
     everything = pd.concat(frame for fold in folds for frame in fold.values()).drop_duplicates()
     assert not tested.duplicated().any() and len(tested) == metrics["rows_after_dedup"] == len(everything)
@@ -71,8 +32,8 @@ def test_every_name_is_in_exactly_one_folds_test_file(prepared):
     assert metrics["names_not_tested_exactly_once"] == 0
 
 
-def test_every_language_in_every_file_and_folds_are_balanced(prepared):
-    folder, metrics, folds = prepared
+def test_every_language_in_every_file_and_folds_are_balanced(default_prepare):
+    folder, metrics, folds = default_prepare
     languages = sorted(p.stem for p in (folder / "raw").iterdir())
     assert len(languages) == 18
     for fold in folds:
@@ -85,8 +46,8 @@ def test_every_language_in_every_file_and_folds_are_balanced(prepared):
     assert metrics["transliteration"]["dropped_characters"]["ß"] > 0
 
 
-def test_names_of_several_languages_are_kept_under_each(prepared):
-    frame = pd.concat(fold["test"] for fold in prepared[2])
+def test_names_of_several_languages_are_kept_under_each(default_prepare):
+    frame = pd.concat(fold["test"] for fold in default_prepare[2])
     per_name = frame.groupby("name")["language"].nunique()
     assert (per_name > 1).sum() > 100
 
@@ -156,42 +117,12 @@ def test_no_network_and_no_local_copy_says_how_to_fix_it(tmp_path, monkeypatch):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(ProjectError, match="cannot download .* set NAMES_DATA_DIR"):
-        run_prepare(tmp_path, {**PARAMS, "url": f"http://127.0.0.1:{port}/data.zip"})
-
-
-def official_style_zip(names_dir: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as bundle:
-        bundle.writestr("data/eng-fra.txt", "unrelated\n")
-        for path in sorted(names_dir.glob("*.txt")):
-            bundle.write(path, f"data/names/{path.name}")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def zip_server(names_dir):
-    payload = official_style_zip(names_dir)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = payload if self.path == "/tutorial/data.zip" else b"not a zip"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+        run_prepare(tmp_path, {**PREPARE_PARAMS, "url": f"http://127.0.0.1:{port}/data.zip"})
 
 
 def test_download_path_gives_the_same_split_as_the_local_copy(tmp_path, monkeypatch, names_dir, zip_server):
     monkeypatch.delenv("NAMES_DATA_DIR", raising=False)
-    downloaded = run_prepare(tmp_path / "a", {**PARAMS, "url": f"{zip_server}/tutorial/data.zip"})
+    downloaded = run_prepare(tmp_path / "a", {**PREPARE_PARAMS, "url": f"{zip_server}/tutorial/data.zip"})
     monkeypatch.setenv("NAMES_DATA_DIR", str(names_dir))
     local = run_prepare(tmp_path / "b")
     assert downloaded == local
@@ -203,7 +134,7 @@ def test_download_path_gives_the_same_split_as_the_local_copy(tmp_path, monkeypa
 def test_download_of_something_that_is_not_a_zip(tmp_path, monkeypatch, zip_server):
     monkeypatch.delenv("NAMES_DATA_DIR", raising=False)
     with pytest.raises(ProjectError, match="not a valid zip"):
-        run_prepare(tmp_path, {**PARAMS, "url": f"{zip_server}/elsewhere"})
+        run_prepare(tmp_path, {**PREPARE_PARAMS, "url": f"{zip_server}/elsewhere"})
 
 
 @pytest.mark.parametrize("val, test", [(-0.1, 0.1), (0.5, 0.5), (0.9, 0.3), ("a", 0.1)])

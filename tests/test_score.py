@@ -12,7 +12,7 @@ from surnames.alphabet import encode
 from surnames.data import Encoded, predict_log_probs, read_categories, read_encoded
 from surnames.evaluate import read_predictions
 from surnames.scores import SCORES, score_log_probs
-from tests.helpers import ROOT, call_main, inside, make_project, small_params
+from tests.helpers import ROOT, call_main
 
 TRAINED = (0, 1)  # the folds small_run trains the cells on
 
@@ -127,15 +127,6 @@ def test_gradient_flow_of_the_linear_rnn_is_powers_of_its_recurrent_matrix():
         (grad,) = torch.autograd.grad(loss, hidden)
         expected = [(grad @ torch.linalg.matrix_power(w_hidden, k)).norm().item() for k in range(9)]
         assert norms.tolist() == pytest.approx(expected, rel=1e-4)
-
-
-@pytest.fixture
-def score_project(tmp_path, small_run):
-    project = make_project(tmp_path / "p", small_params())
-    shutil.copytree(small_run / "data/prepared", project / "data/prepared")
-    shutil.copytree(small_run / "models", project / "models")
-    with inside(project):
-        yield project
 
 
 def run_cli(capsys, stage: str, *argv) -> tuple[int, str]:
