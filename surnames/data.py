@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from surnames.alphabet import encode, transliterate
+from surnames.alphabet import encode, is_transliterated
 from surnames.errors import ProjectError
 
 
@@ -55,7 +55,7 @@ def read_split(fold_dir: Path, split: str, categories: list[str]) -> pd.DataFram
         extra = sorted(set(found) - set(categories))
         missing = sorted(set(categories) - set(found))
         raise ProjectError(f"{path} languages differ from categories.json (extra: {extra}, missing: {missing})")
-    unusable = [row for row, name in enumerate(frame["name"]) if not name or transliterate(name) != name]
+    unusable = [row for row, name in enumerate(frame["name"].tolist()) if not is_transliterated(name)]
     if unusable:  # prepare writes only transliterated, non-empty names: anything else was edited by hand
         row = unusable[0]
         raise ProjectError(f"{path}:{row + 2}: name {frame['name'][row]!r} is empty or not transliterated to the "
@@ -67,10 +67,10 @@ class Encoded:
     """A split encoded once: padded letters [T, N], lengths [N], targets [N]."""
 
     def __init__(self, split: pd.DataFrame, categories: list[str]):
-        self.names = list(split["name"])
+        self.names = split["name"].tolist()
         self.letters, self.lengths = encode(self.names)
         index = {language: i for i, language in enumerate(categories)}
-        self.targets = torch.tensor([index[language] for language in split["language"]])
+        self.targets = torch.tensor([index[language] for language in split["language"].tolist()])
         self.n_classes = len(categories)
 
     def __len__(self):

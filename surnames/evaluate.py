@@ -38,7 +38,7 @@ from surnames.scores import SCORES
 COLUMNS = ["protocol", "fold", "name", "language", "predicted", "nll"]
 
 
-def _numbers(path: Path, values, column: str) -> torch.Tensor:
+def _numbers(path: Path, values: list[str], column: str) -> torch.Tensor:
     try:
         return torch.tensor([float(v) if v != "" else math.nan for v in values], dtype=torch.double)
     except ValueError:
@@ -57,22 +57,24 @@ def read_predictions(path: Path, categories: list[str]) -> Scored:
     if list(frame.columns) != COLUMNS + gradient_columns or frame.empty:
         raise ProjectError(f"{path} must have columns {','.join(COLUMNS)}[,gradient_<i>...] and rows; "
                            "re-run its score stage")
+    columns = {name: frame[name].tolist() for name in frame.columns}  # lists: far faster to walk than a Series
     index = {language: i for i, language in enumerate(categories)}
-    unknown = sorted((set(frame["language"]) | set(frame["predicted"])) - set(index))
-    if unknown or not set(frame["protocol"]) <= set(PROTOCOLS) or not frame["fold"].str.isdigit().all():
+    unknown = sorted((set(columns["language"]) | set(columns["predicted"])) - set(index))
+    if unknown or not set(columns["protocol"]) <= set(PROTOCOLS) or not all(f.isdigit() for f in columns["fold"]):
         raise ProjectError(f"{path} has unknown languages {unknown[:3]}, protocols or folds; re-run its score stage")
-    predictions = {}
+    predictions, rows_of = {}, {}
     for protocol in PROTOCOLS:
-        part = frame[frame["protocol"] == protocol]
-        rows = Rows(names=list(part["name"]), targets=torch.tensor([index[x] for x in part["language"]]),
-                    lengths=torch.tensor([len(name) for name in part["name"]]),
-                    fold=torch.tensor([int(f) for f in part["fold"]]))
-        predictions[protocol] = Predictions(rows, torch.tensor([index[x] for x in part["predicted"]]),
-                                            _numbers(path, part["nll"], "nll"))
+        rows_of[protocol] = [i for i, p in enumerate(columns["protocol"]) if p == protocol]
+        pick = {name: [values[i] for i in rows_of[protocol]] for name, values in columns.items()}
+        rows = Rows(names=pick["name"], targets=torch.tensor([index[x] for x in pick["language"]]),
+                    lengths=torch.tensor([len(name) for name in pick["name"]]),
+                    fold=torch.tensor([int(f) for f in pick["fold"]]))
+        predictions[protocol] = Predictions(rows, torch.tensor([index[x] for x in pick["predicted"]]),
+                                            _numbers(path, pick["nll"], "nll"))
     scored = Scored(path.stem, predictions)
     if gradient_columns:
-        test = frame[frame["protocol"] == "test"]
-        norms = torch.stack([_numbers(path, test[c], c) for c in gradient_columns], 1)
+        test = rows_of["test"]
+        norms = torch.stack([_numbers(path, [columns[c][i] for i in test], c) for c in gradient_columns], 1)
         scored.gradients = gradient_flow_of(predictions["test"].rows, norms)
     return scored
 
@@ -129,16 +131,24 @@ def paired(model: Scored, against: Scored) -> Comparison:
     return Comparison(model, against, folds)
 
 
-def describe_difference(comparison: Comparison, keys: dict[str, tuple[str, ...]], params: dict,
-                        resamplers: Resamplers, n_classes: int) -> dict:
-    """{key: described model − against} for the statistics `keys` lists under each protocol."""
-    first = statistics(comparison.model, n_classes, params["length_buckets"])
-    second = statistics(comparison.against, n_classes, params["length_buckets"])
-    described = {}
-    for protocol, wanted in keys.items():
-        differences = {key: difference(getattr(first, key), getattr(second, key)) for key in wanted}
-        described.update(resamplers.describe(differences, comparison.model.predictions[protocol].rows,
-                                             comparison.folds))
+def describe_differences(comparisons: dict[str, Comparison], keys: dict[str, dict[str, tuple[str, ...]]],
+                         params: dict, n_classes: int) -> dict[str, dict]:
+    """{comparison: {key: described model − against}} for the statistics `keys[comparison]` lists
+    under each protocol. Comparisons on the same rows share one set of draws: they are made
+    once per protocol and set of rows, for all of them."""
+    groups = {}  # (protocol, names, folds) -> (rows, folds, {(comparison, key): statistic})
+    for name, comparison in comparisons.items():
+        model = statistics(comparison.model, n_classes, params["length_buckets"])
+        against = statistics(comparison.against, n_classes, params["length_buckets"])
+        for protocol, wanted in keys[name].items():
+            rows = comparison.model.predictions[protocol].rows
+            group = groups.setdefault((protocol, tuple(rows.names), tuple(comparison.folds)),
+                                      (rows, comparison.folds, {}))
+            group[2].update({(name, key): difference(getattr(model, key), getattr(against, key)) for key in wanted})
+    described, resamplers = {name: {} for name in comparisons}, Resamplers(params)
+    for rows, folds, wanted in groups.values():
+        for (name, key), description in resamplers.describe(wanted, rows, folds).items():
+            described[name][key] = description
     return described
 
 
@@ -154,9 +164,15 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
     """metrics/compare.json: the pair's second − first with paired intervals, and each cell −
     the n-gram baseline on held-out names (a list: in the file, not in `dvc exp show`)."""
     first, second = pair
-    k, resamplers = len(categories), Resamplers(params)
-    comparison = paired(second, first)
-    described = describe_difference(comparison, PAIR_KEYS, params, resamplers, k)
+    k = len(categories)
+    comparisons = {"pair": paired(second, first)}
+    keys = {"pair": PAIR_KEYS}
+    if baseline is not None:
+        for cell in pair:
+            comparisons[cell.model] = paired(cell, baseline)
+            keys[cell.model] = {"test": ("test",)}
+    everything_described = describe_differences(comparisons, keys, params, k)
+    comparison, described = comparisons["pair"], everything_described["pair"]
     # Both cells' held-out balanced accuracy under names that no other metrics file uses, so
     # that `dvc exp show` heads them briefly (the README's narrow comparison table).
     everything = torch.ones(1, len(comparison.model.predictions["test"].rows.names), dtype=torch.double)
@@ -172,8 +188,7 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
     result["by_length"] = [{"length": label, **entry(described, "length", i)}
                            for i, (_, _, label) in enumerate(length_buckets(params["length_buckets"]))]
     if baseline is not None:
-        versus = {cell.model: describe_difference(paired(cell, baseline), {"test": ("test",)}, params, resamplers, k)
-                  for cell in pair}
+        versus = {cell.model: everything_described[cell.model] for cell in pair}
         result["vs_baseline"] = [{"model": m, "score": key, **entry(versus[m], "test", SCORES.index(key))}
                                  for m in versus for key in SCORES[:3]]
     return result

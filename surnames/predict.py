@@ -10,7 +10,7 @@ training names of all but one fold model, so this average has no honest held-out
 
 Names are transliterated exactly as in training. A name is refused, with a one-line error of its
 own on stderr while the others are still predicted, when it has no usable letters, more
-than 64 letters after transliteration (MAX_LETTERS; the longest name in the data has 20) or more
+than 64 letters after transliteration (MAX_LETTERS; the longest name in the data has 19) or more
 than 1024 characters (MAX_CHARS; a stdin line is read up to 4100 bytes, the rest skipped).
 Names are read, predicted and written in blocks, so memory does not grow with their number.
 

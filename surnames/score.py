@@ -67,7 +67,7 @@ class Scored:
 
 def pooled_rows(splits: dict[int, pd.DataFrame], encoded: dict[int, Encoded]) -> Rows:
     folds = sorted(splits)
-    return Rows(names=[name for fold in folds for name in splits[fold]["name"]],
+    return Rows(names=[name for fold in folds for name in splits[fold]["name"].tolist()],
                 targets=torch.cat([encoded[fold].targets for fold in folds]),
                 lengths=torch.cat([encoded[fold].lengths for fold in folds]),
                 fold=torch.cat([torch.full((len(encoded[fold]),), fold) for fold in folds]))

@@ -1,7 +1,9 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from surnames.alphabet import ALPHABET, N_LETTERS, encode, transliterate
+from surnames.alphabet import ALPHABET, N_LETTERS, encode, is_transliterated, transliterate
 
 
 def test_alphabet_is_the_course_report_s_57_letters():
@@ -37,3 +39,18 @@ def test_encode_pads_and_measures_lengths():
 def test_encode_rejects_empty_names():
     with pytest.raises(ValueError):
         encode(["ok", ""])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(ALPHABET) + ["é", "ß", "-", "\t", "李", "ñ", "\u0301"]), max_size=12))
+def test_is_transliterated_agrees_with_transliterate(name):
+    assert is_transliterated(name) == (bool(name) and transliterate(name) == name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=ALPHABET, min_size=1, max_size=9), min_size=1, max_size=6))
+def test_encode_is_each_name_s_letters_in_its_column_then_zeros(names):
+    chars, lengths = encode(names)
+    assert chars.is_contiguous() and chars.shape == (max(map(len, names)), len(names))
+    for column, name in enumerate(names):
+        assert chars[:, column].tolist() == [ALPHABET.index(c) for c in name] + [0] * (chars.shape[0] - len(name))
