@@ -7,7 +7,7 @@ CHROMIUM ?= chromium
 PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: repro test bench concurrency course sweep check-python browser
+.PHONY: repro test e2e bench concurrency course sweep check-python browser
 
 # The pinned torch==2.13.0 resolves to its CPU build only on CPython 3.11 (the wheel this
 # machine's pip finds); on any other Python pip would silently fetch a multi-GB CUDA build.
@@ -26,8 +26,13 @@ repro: $(STAMP)
 	dvc plots show --quiet
 	@python -m stages.report --summary
 
+# Every test but the end-to-end DVC runs (marker e2e): a few minutes. CI runs both targets.
 test: $(STAMP) browser
-	python -m pytest $(PYTEST_ARGS)
+	python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+# The end-to-end tests: DVC itself in temporary git clones, and two machines through a local S3 server.
+e2e: $(STAMP)
+	python -m pytest -m e2e $(PYTEST_ARGS)
 
 # The browser test (tests/test_plots_offline.py) renders `dvc plots show`'s page in Debian's
 # chromium. Installed here when missing and we are root with apt-get (as on a fresh CI machine);

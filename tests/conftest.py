@@ -4,8 +4,8 @@
     browser  renders a page in headless Chromium
     slow     takes over ~10 s: every test that uses `small_run` is marked slow here
 
-`make test` runs them all; `python -m pytest -m "not e2e and not browser and not slow"` is
-the inner loop of a few seconds.
+`make test` runs every case but e2e, `make e2e` the e2e ones (CI runs both);
+`python -m pytest -m "not e2e and not browser and not slow"` is the inner loop of about a minute.
 """
 import http.server
 import json

@@ -94,12 +94,12 @@ def conclusions(compare: dict) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_conclusions_survive_another_summation_order(small_run, tmp_path):
+def test_conclusions_survive_another_summation_order(prepared, tmp_path):
     """threads 1 -> 2 changes the float summation order, much as another CPU does: the trained
     LSTMs then differ, and so do the figures, but every conclusion in compare.json keeps its
     sign or stays "no difference". The default RNN and a 400-step LSTM on folds 0 and 1 give a
     comparison with both kinds of conclusion, so the check cannot pass trivially."""
-    params, prepared = small_params(), small_run / "data/prepared"
+    params = small_params()
     compares = []
     for threads in (1, 2):
         out = tmp_path / f"threads-{threads}"
