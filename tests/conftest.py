@@ -40,6 +40,7 @@ from tests.helpers import (
     inside,
     make_project,
     official_style_zip,
+    project_with,
     ran_stages,
     read_folds,
     run_pipeline_in_process,
@@ -74,9 +75,7 @@ def prepared(tmp_path_factory, names_dir) -> Path:
 @pytest.fixture
 def project(tmp_path, prepared) -> Path:
     """A project folder with prepared data and no other outputs, as the current directory."""
-    project = make_project(tmp_path / "p", small_params())
-    shutil.copytree(prepared, project / "data/prepared")
-    with inside(project):
+    with inside(project_with(prepared.parents[1], tmp_path / "p")) as project:
         yield project
 
 
@@ -107,20 +106,14 @@ def reproduced(tmp_path_factory, names_dir) -> Reproduced:
 @pytest.fixture
 def score_project(tmp_path, small_run) -> Path:
     """small_run's prepared folds and models in a new project, as the current directory."""
-    project = make_project(tmp_path / "p", small_params())
-    for folder in ("data/prepared", "models"):
-        shutil.copytree(small_run / folder, project / folder)
-    with inside(project):
+    with inside(project_with(small_run, tmp_path / "p", "models")) as project:
         yield project
 
 
 @pytest.fixture
 def eval_project(tmp_path, small_run) -> Path:
     """small_run's prepared folds and per-name predictions in a new project, as the current directory."""
-    project = make_project(tmp_path / "p", small_params())
-    for folder in ("data/prepared", "predictions"):
-        shutil.copytree(small_run / folder, project / folder)
-    with inside(project):
+    with inside(project_with(small_run, tmp_path / "p", "predictions")) as project:
         yield project
 
 
@@ -144,9 +137,7 @@ def trained(tmp_path_factory, small_run):
     of 256), in the folder dvc.yaml gives, beside small_run's small-budget RNN."""
     params = small_params()["train_lstm"]
     params.update({"iterations": 400, "eval_every": 400, "batch_size": 256})
-    project = make_project(tmp_path_factory.mktemp("trained"), small_params())
-    shutil.copytree(small_run / "data/prepared", project / "data/prepared")
-    shutil.copytree(small_run / "models", project / "models")
+    project = project_with(small_run, tmp_path_factory.mktemp("trained") / "p", "models")
     out = tmp_path_factory.mktemp("trained_out")
     train.run("lstm", params, project / "data/prepared", project / predict.trained_models("lstm", project / "dvc.yaml"),
               out / "curves", out / "summary.json")

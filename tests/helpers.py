@@ -48,12 +48,13 @@ def small_params(root: Path = ROOT) -> dict:
 
 @contextmanager
 def inside(directory: Path, **env: str):
-    """Run a block from `directory` with extra environment variables, as DVC runs a stage."""
+    """Run a block from `directory` with extra environment variables, as DVC runs a stage;
+    `with inside(d) as d:` gives the directory back."""
     old_cwd, old_env = Path.cwd(), {key: os.environ.get(key) for key in env}
     os.chdir(directory)
     os.environ.update(env)
     try:
-        yield
+        yield directory
     finally:
         os.chdir(old_cwd)
         for key, value in old_env.items():
@@ -103,6 +104,14 @@ def make_project(path: Path, params: dict) -> Path:
     shutil.copy(ROOT / "dvc.yaml", path)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def project_with(source: Path, path: Path, *folders: str) -> Path:
+    """A new project at `path` (small budget) holding `source`'s prepared folds and `folders`."""
+    project = make_project(path, small_params())
+    for folder in ("data/prepared", *folders):
+        shutil.copytree(source / folder, project / folder)
+    return project
 
 
 def run_pipeline_in_process(project: Path, names_dir: Path, stages=None) -> None:
