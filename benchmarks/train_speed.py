@@ -2,7 +2,7 @@
 
 course-style: one name per optimizer step, a Python loop over its letters through the cell's
 step() with a fresh one-hot tensor per letter (the course report's train()).
-project: the training loop's own step (stages.step.optimizer_step) at the given batch sizes (one-hot lookups,
+project: the training loop's own step (surnames.step.optimizer_step) at the given batch sizes (one-hot lookups,
 hand-written BPTT, the params' gradient clipping).
 
 nn.LSTM peer (LSTM only): what a PyTorch user would write instead: nn.Embedding + nn.LSTM

@@ -1,10 +1,11 @@
 """report: report.md and its PNG figures from the metrics and plot files (surnames/report.py).
 
-    python -m stages.report --data-stats FILE --metrics FILE... --compare FILE --curves DIR
-        --confusion DIR --length DIR --gradients DIR --out DIR        (paths from dvc.yaml)
+    python -m stages.report --data-stats FILE --metrics FILE... --compare FILE [--references FILE...]
+        --curves DIR --confusion DIR --length DIR --gradients DIR --out DIR   (paths from dvc.yaml)
     python -m stages.report --summary      # the headline table, paths read from dvc.yaml
 
-Params: the `report` section of params.yaml (and the training sections, for the setup table).
+Params: the `report` section of params.yaml; the training and baseline sections and
+evaluate.bootstrap_draws for the setup table and the method text.
 """
 import argparse
 from pathlib import Path
@@ -16,7 +17,7 @@ matplotlib.use("Agg")  # files only, no screen: chosen before pyplot loads (in s
 from surnames import dvc_yaml  # noqa: E402
 from surnames.errors import Parser, cli  # noqa: E402
 from surnames.params import read_params  # noqa: E402
-from surnames.report import PLOT_KINDS, read_metrics, summary, write_report  # noqa: E402
+from surnames.report import PLOT_KINDS, read_json, read_metrics, summary, write_report  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,7 +45,8 @@ def main(argv):
     if missing:
         parser().error(f"missing --{missing[0].replace('_', '-')}")
     if args.summary:
-        print(summary(read_metrics(args.metrics), args.out))
+        references = {Path(path).stem: read_json(path) for path in args.references}
+        print(summary({**read_metrics(args.metrics), **references}, args.out))
         return
     plot_dirs = {kind: getattr(args, kind) for kind in PLOT_KINDS}
     all_params = read_params()

@@ -119,7 +119,7 @@ def _train_section(model: str) -> dict[str, Field]:
         "grad_clip": number(float, "max gradient norm; 0 = off", 0),
         "seed": number(int, "fold i trains with seed + i", 0, SEED_MAX),
         "folds": ints("which folds to train", 0, 19),
-        "processes": number(int, "folds trained at once, each in a 1-process worker", 1, 64),
+        "processes": number(int, "folds trained at once, each in its own worker process", 1, 64),
         "threads": threads("torch CPU threads per worker process"),
         "loss_weights": choice("balanced: class-weighted NLL", "none", "balanced"),
         "weight_decay": number(float, "> 0: AdamW with this decoupled weight decay", 0, 1),

@@ -1,12 +1,13 @@
-r"""predict: the languages a trained cell gives a surname, top-K with probabilities.
+r"""predict: the languages a trained model gives a surname, top-K with probabilities.
 
     python -m surnames.predict [--model lstm|rnn|baseline] [--model-path PATH] [--top K] [--json] NAME ...
     echo Nguyen | python -m surnames.predict        # names from stdin, one per line
 
 The prediction averages the probabilities of the cell's fold models (an ensemble): the
 folder of fold-<i>.pt files that dvc.yaml's `train_<model>` stage writes, unless
---model-path names another folder or one model file. Every name of the data set was in the
-training names of all but one fold model, so this average has no honest held-out figure.
+--model-path names another folder or one model file. Every name of the data set was seen
+(as a train or val name) by all but one fold model, so this average has no honest held-out
+figure.
 
 Names are transliterated exactly as in training. A name is refused, with a one-line error of its
 own on stderr while the others are still predicted, when it has no usable letters, more

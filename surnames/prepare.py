@@ -115,7 +115,7 @@ def download(url: str, timeout_s: float) -> bytes:
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise ProjectError(f"cannot download {url} ({reason}); "
-                           "without network, set NAMES_DATA_DIR to a local copy of data/names") from None
+                           "without network, set NAMES_DATA_DIR to a folder of the 18 <Language>.txt files") from None
 
 
 def extract_names(archive: bytes, destination: Path) -> None:

@@ -291,13 +291,14 @@ def findings(metrics: dict, compare: dict, references: dict | None = None) -> st
 
 
 def summary(metrics: dict, out: Path) -> str:
-    """The headline table for a terminal, and where the report and the plots are."""
-    lines = [f"{'model':6}{'protocol':10}{'accuracy':>16}{'balanced':>16}{'macro F1':>16}   (± 95 % half-width)"]
+    """The headline table for a terminal (the cells, then the reference models), and where the
+    report and the plots are."""
+    lines = [f"{'model':17}{'protocol':10}{'accuracy':>14}{'balanced':>14}{'macro F1':>14}   (± 95 % half-width)"]
     for m, model_metrics in metrics.items():
         for protocol in ("train", "test"):
             s = model_metrics[protocol]
-            lines.append(f"{Figures.label(m):6}{protocol:10}" + "".join(
-                f"{with_interval(s[key]):>16}" for key in ("accuracy", "balanced_accuracy", "macro_f1")))
+            lines.append(f"{Figures.label(m):17}{protocol:10}" + "".join(
+                f"{with_interval(s[key]):>14}" for key in ("accuracy", "balanced_accuracy", "macro_f1")))
     lines += ["", f"report: {out / 'report.md'}", "plots:  dvc_plots/index.html (dvc plots show)"]
     return "\n".join(lines)
 

@@ -74,8 +74,10 @@ def test_summary_reads_its_paths_from_dvc_yaml(small_run, capsys):
     with inside(small_run):
         assert call_main("report", "--summary") == 0
     out = capsys.readouterr().out
-    lstm = json.loads((small_run / "metrics/lstm.json").read_text())
-    assert "LSTM  test" in out and report.with_interval(lstm["test"]["balanced_accuracy"]) in out
+    for model, label in (("lstm", "LSTM "), ("baseline", "n-gram baseline"), ("majority", "majority class")):
+        metrics = json.loads((small_run / f"metrics/{model}.json").read_text())
+        row = next(line for line in out.splitlines() if line.startswith(label) and " test " in line)
+        assert report.with_interval(metrics["test"]["balanced_accuracy"]) in row, (model, out)
     assert "report: report/report.md" in out
 
 

@@ -8,9 +8,9 @@
 3. Runs each picked cell on all folds (`dvc exp run --temp -n best-<model>`, leaving the
    workspace as it was) and prints its **held-out** figures beside the n-gram baseline's.
 
-Each queued or temp experiment runs in a fresh copy and re-runs every stage (about 70-100 s
-here): DVC's run cache does not restore stages whose outputs include `cache: false` files,
-and every stage here has some (the metrics and plots kept in git).
+Each queued or temp experiment runs in a fresh copy and re-runs every stage whose outputs
+include `cache: false` files (the metrics and plots kept in git): DVC's run cache does not
+restore those.
 
 Test names never take part in the choice. Run after `make repro` from the project's root.
 """
