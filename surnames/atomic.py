@@ -64,14 +64,20 @@ def csv_bytes(frame, float_format: str | None = "%.6g") -> bytes:
     return frame.to_csv(index=False, lineterminator="\n", float_format=float_format).encode("utf-8")
 
 
-def _write_temporary(path: Path, data: bytes) -> Path:
-    """`data` in a temporary sibling of `path`, with the final file's mode; its path."""
+def _beside(path: Path, make):
+    """make(dir=, prefix=) of a temporary sibling of `path` (tempfile.mkstemp or mkdtemp),
+    after removing a killed run's stale ones; an OS error names the user's path."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary(path))
+        return make(dir=path.parent, prefix=_temporary(path))
     except OSError as error:
         raise _os_error(path, error) from None
+
+
+def _write_temporary(path: Path, data: bytes) -> Path:
+    """`data` in a temporary sibling of `path`, with the final file's mode; its path."""
+    fd, tmp = _beside(path, tempfile.mkstemp)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -130,14 +136,9 @@ class OutputSet:
     def folder(self, path: Path):
         """A temporary folder that replaces `path` when the set commits, if this block succeeds."""
         path = Path(path)
+        tmp = Path(_beside(path, tempfile.mkdtemp))
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale(path)
-            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temporary(path)))
             os.chmod(tmp, 0o777 & ~_umask())
-        except OSError as error:
-            raise _os_error(path, error) from None
-        try:
             yield tmp
         except BaseException as error:
             _discard(tmp)

@@ -20,7 +20,7 @@ from surnames.data import read_categories
 from surnames.errors import ProjectError
 from surnames.params import resolve_threads
 from surnames.score import (
-    GRADIENT_COLUMN,
+    GRADIENT,
     PROTOCOLS,
     GradientFlow,
     Predictions,
@@ -53,7 +53,7 @@ def read_predictions(path: Path, categories: list[str]) -> Scored:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as error:
         raise ProjectError(f"cannot read {path}: {' '.join(str(error).split())}; run 'dvc repro'") from None
-    gradient_columns = [c for c in frame.columns if c.startswith(GRADIENT_COLUMN.format(""))]
+    gradient_columns = [c for c in frame.columns if c.startswith(GRADIENT)]
     if list(frame.columns) != COLUMNS + gradient_columns or frame.empty:
         raise ProjectError(f"{path} must have columns {','.join(COLUMNS)}[,gradient_<i>...] and rows; "
                            "re-run its score stage")
@@ -65,7 +65,7 @@ def read_predictions(path: Path, categories: list[str]) -> Scored:
     predictions, rows_of = {}, {}
     for protocol in PROTOCOLS:
         rows_of[protocol] = [i for i, p in enumerate(columns["protocol"]) if p == protocol]
-        pick = {name: [values[i] for i in rows_of[protocol]] for name, values in columns.items()}
+        pick = {name: [columns[name][i] for i in rows_of[protocol]] for name in COLUMNS}
         rows = Rows(names=pick["name"], targets=torch.tensor([index[x] for x in pick["language"]]),
                     lengths=torch.tensor([len(name) for name in pick["name"]]),
                     fold=torch.tensor([int(f) for f in pick["fold"]]))

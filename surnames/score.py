@@ -321,7 +321,7 @@ def gradient_frame(described: dict, names: int) -> pd.DataFrame:
                          "names": names})
 
 
-GRADIENT_COLUMN = "gradient_{}"  # the predictions file's gradient norm at distance i
+GRADIENT = "gradient_"  # the predictions file's column GRADIENT<i>: the gradient norm at distance i
 
 
 def predictions_frame(data: Folds, scored: Scored) -> pd.DataFrame:
@@ -340,7 +340,7 @@ def predictions_frame(data: Folds, scored: Scored) -> pd.DataFrame:
             if protocol == "test":
                 norms[scored.gradients.picked] = scored.gradients.norms
             for distance in range(norms.shape[1]):
-                frame[GRADIENT_COLUMN.format(distance)] = norms[:, distance].tolist()
+                frame[f"{GRADIENT}{distance}"] = norms[:, distance].tolist()
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 

@@ -129,9 +129,15 @@ def test_gradient_flow_of_the_linear_rnn_is_powers_of_its_recurrent_matrix():
         assert norms.tolist() == pytest.approx(expected, rel=1e-4)
 
 
-def run_cli(capsys, stage: str, *argv) -> tuple[int, str]:
-    status = call_main("score", *(argv or dvc_yaml.module_args(stage, ROOT / "dvc.yaml")))
+def run_cli(capsys, *argv) -> tuple[int, str]:
+    """The score stage with `argv`; its exit status and stderr."""
+    status = call_main("score", *argv)
     return status, capsys.readouterr().err
+
+
+def run_stage(capsys, stage: str) -> tuple[int, str]:
+    """A score_<model> stage with dvc.yaml's arguments."""
+    return run_cli(capsys, *dvc_yaml.module_args(stage, ROOT / "dvc.yaml"))
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -144,7 +150,7 @@ def run_cli(capsys, stage: str, *argv) -> tuple[int, str]:
 ])
 def test_missing_or_corrupt_model_is_one_line_and_writes_nothing(score_project, capsys, damage, message):
     damage(score_project)
-    status, err = run_cli(capsys, "score_rnn")
+    status, err = run_stage(capsys, "score_rnn")
     assert status == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1, err
     assert not any((score_project / d).exists() for d in ("metrics", "plots", "predictions"))
 
@@ -154,12 +160,12 @@ def test_model_trained_on_other_languages_is_refused(score_project, capsys):
     payload = torch.load(path, weights_only=True)
     payload["categories"] = sorted(payload["categories"][:-1] + ["Klingon"])
     torch.save(payload, path)
-    status, err = run_cli(capsys, "score_rnn")
+    status, err = run_stage(capsys, "score_rnn")
     assert status == 1 and "trained on other languages than categories.json" in err
 
 
 def test_outputs_go_where_the_arguments_say(score_project, capsys):
-    status, _ = run_cli(capsys, "", "lstm", "data/prepared", "--models", "models/lstm", "--metrics", "o/m.json",
+    status, _ = run_cli(capsys, "lstm", "data/prepared", "--models", "models/lstm", "--metrics", "o/m.json",
                         "--predictions", "o/p.csv", "--confusion", "o/c.csv", "--length", "o/l.csv",
                         "--gradients", "o/g.csv")
     assert status == 0
@@ -178,5 +184,5 @@ def test_outputs_go_where_the_arguments_say(score_project, capsys):
      "unrecognized arguments: --extra"),
 ])
 def test_usage_errors_are_one_line(score_project, capsys, argv, message):
-    status, err = run_cli(capsys, "", *argv)
+    status, err = run_cli(capsys, *argv)
     assert status in (1, 2) and message in err and err.count("\n") == 1, err
