@@ -1,11 +1,16 @@
-"""The course report's two cells, side by side, with a batched forward pass for each.
+"""The course report's two cells and the ablation cells, each with a batched forward pass.
+
+The ablation cells (the ladder that asks why the LSTM wins, docs/method.md) are each one
+change from a course cell: the tanh RNN squashes the RNN's state (`TanhRNN`, also at the
+LSTM's parameter count: a params choice, `train_wide_tanh_rnn.hidden_size`), and two LSTMs
+hold one gate open at 1 (`LSTM.open_gates`), which removes that gate's layer.
 
 Both read `combined = cat(one_hot(letter), hidden)` at every letter; the prediction is the
 output at a name's last letter, `softmax(i2o(cat(one_hot(last letter), hidden before it)))`.
 `step()` is the course report's forward verbatim (one letter, one name at a time); `forward()`
 computes the same thing for a padded batch of names of different lengths, faster:
 a Linear layer applied to a one-hot vector is a column lookup, the LSTM's four gates are
-one matrix product, and the recurrence runs in stages/kernels.py with a hand-written
+one matrix product, and the recurrence runs in surnames/kernels.py with a hand-written
 backward pass. tests/test_models.py checks that both paths agree.
 """
 import torch
@@ -67,22 +72,37 @@ class RNN(Cell):
                                          letters, lengths - 1)
 
 
+class TanhRNN(RNN):
+    """The course RNN with one change: hidden = tanh(i2h(combined)), as in nn.RNN."""
+
+    def step(self, input: torch.Tensor, hidden: torch.Tensor):
+        output, hidden = super().step(input, hidden)
+        return output, torch.tanh(hidden)
+
+    def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return kernels.tanh_recurrence(self._input_half(self.i2h), self.i2h.bias, self._hidden_half(self.i2h),
+                                       letters, lengths - 1)
+
+
 class LSTM(Cell):
+    open_gates: tuple[str, ...] = ()  # "forget" / "output": held at 1 by an ablation cell, no layer
+
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
         super().__init__(input_size, hidden_size)
-        self.i2i = nn.Linear(input_size + hidden_size, hidden_size)
-        self.i2o = nn.Linear(input_size + hidden_size, output_size)
-        self.i2f = nn.Linear(input_size + hidden_size, hidden_size)
-        self.i2c = nn.Linear(input_size + hidden_size, hidden_size)
-        self.i2g = nn.Linear(input_size + hidden_size, hidden_size)
+        combined = input_size + hidden_size
+        self.i2i = nn.Linear(combined, hidden_size)
+        self.i2o = nn.Linear(combined, output_size)
+        self.i2f = None if "forget" in self.open_gates else nn.Linear(combined, hidden_size)
+        self.i2c = nn.Linear(combined, hidden_size)
+        self.i2g = None if "output" in self.open_gates else nn.Linear(combined, hidden_size)
         self.softmax = nn.LogSoftmax(dim=1)
 
     def step(self, input: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor):
         combined = torch.cat((input, hidden), 1)
         input_gate = torch.sigmoid(self.i2i(combined))
-        forget_gate = torch.sigmoid(self.i2f(combined))
+        forget_gate = torch.sigmoid(self.i2f(combined)) if self.i2f is not None else 1.0
         candidate = torch.tanh(self.i2c(combined))
-        output_gate = torch.sigmoid(self.i2g(combined))
+        output_gate = torch.sigmoid(self.i2g(combined)) if self.i2g is not None else 1.0
         cell = forget_gate * cell + input_gate * candidate
         hidden = output_gate * torch.tanh(cell)
         output = self.softmax(self.i2o(combined))
@@ -93,14 +113,27 @@ class LSTM(Cell):
 
     def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Hidden state after each name's first len-1 letters (the last letter's state is never read)."""
-        gates = (self.i2i, self.i2f, self.i2c, self.i2g)
+        gates = [gate for gate in (self.i2i, self.i2f, self.i2c, self.i2g) if gate is not None]
         weight = torch.cat([gate.weight for gate in gates])
         bias = torch.cat([gate.bias for gate in gates])
-        return kernels.lstm_recurrence(weight[:, : self.input_size].t(), bias,
-                                       weight[:, self.input_size :], letters, lengths - 1)
+        return kernels.lstm_recurrence(weight[:, : self.input_size].t(), bias, weight[:, self.input_size :],
+                                       letters, lengths - 1, self.i2f is not None, self.i2g is not None)
 
 
-CELLS = {"rnn": RNN, "lstm": LSTM}
+class LSTMForgetOpen(LSTM):
+    """The course LSTM with its forget gate fixed open (f = 1): the cell state only accumulates."""
+    open_gates = ("forget",)
+
+
+class LSTMOutputOpen(LSTM):
+    """The course LSTM with its output gate fixed open (o = 1): hidden = tanh(cell)."""
+    open_gates = ("output",)
+
+
+# The course cells first; then the ablation ladder's cells, each one change from a course cell.
+CELLS = {"rnn": RNN, "lstm": LSTM, "tanh_rnn": TanhRNN, "wide_tanh_rnn": TanhRNN,
+         "lstm_forget_open": LSTMForgetOpen, "lstm_output_open": LSTMOutputOpen}
+ABLATIONS = tuple(CELLS)[2:]
 
 
 def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Cell:

@@ -1,7 +1,7 @@
 """The model-file format, in one place for saving and loading.
 
 A model file is a `torch.save` archive of a plain dict (loadable with weights_only=True, so
-no code can ride along): for a course cell {"model": "rnn"|"lstm", "state_dict", "categories",
+no code can ride along): for a cell {"model": a name in cells.CELLS, "state_dict", "categories",
 "alphabet", "hidden_size"}; the baseline's keys are in stages/tfidf.py.
 """
 import io
@@ -63,9 +63,11 @@ def load(path: Path, categories: list[str] | None = None,
         raise ProjectError(f"corrupt model file {path}: its weights are not all finite")
     if categories is not None and languages != categories:
         raise ProjectError(f"model file {path} was trained on other languages than categories.json; re-run 'dvc repro'")
-    # The weights of another cell under this name: say which (the file records its kind, the keys confirm it).
-    other = next((cell for cell in cells.CELLS if cell != name and isinstance(state, dict)
-                  and set(state) == set(_skeleton(cell, 1, 1).state_dict())), None)
+    # The weights of another cell under this name: say which (the file records its kind, the keys confirm
+    # it; cells with the same layers, such as the RNN and the tanh RNN, cannot be told apart by their keys).
+    keys = set(state) if isinstance(state, dict) else None
+    other = next((cell for cell in cells.CELLS if keys is not None and keys != _keys(name)
+                  and keys == _keys(cell)), None)
     if other:
         raise ProjectError(f"corrupt model file {path}: it says {name} but holds {other} weights")
     try:  # keys and shapes first on the meta device: a huge tampered hidden_size allocates nothing
@@ -77,6 +79,10 @@ def load(path: Path, categories: list[str] | None = None,
         lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
         raise ProjectError(f"corrupt model file {path}: {lines[min(1, len(lines) - 1)][:200]}") from None
     return name, model.eval(), languages
+
+
+def _keys(name: str) -> set[str]:
+    return set(_skeleton(name, 1, 1).state_dict())
 
 
 def _skeleton(name: str, hidden_size: int, outputs: int) -> cells.Cell:

@@ -77,3 +77,33 @@ def test_non_finite_weights_or_repeated_languages_are_refused(tmp_path):
     torch.save({**payload, "categories": ["A", "A"]}, tmp_path / "twice.pt")
     with pytest.raises(ProjectError, match="categories must be distinct"):
         model_file.load(tmp_path / "twice.pt")
+
+
+OTHER_WEIGHTS = {"tanh_rnn": "lstm", "wide_tanh_rnn": "lstm_output_open", "lstm_forget_open": "lstm",
+                 "lstm_output_open": "lstm_forget_open"}
+
+
+@pytest.mark.parametrize("name", cells.ABLATIONS)
+@pytest.mark.parametrize("change, message", [
+    (None, None),
+    (lambda p: p.update(hidden_size=7), "size mismatch"),
+    (lambda p: p["state_dict"].pop("i2c.weight" if "lstm" in p["model"] else "i2h.weight"), "Missing key"),
+    (lambda p: p["state_dict"]["i2o.bias"].fill_(float("inf")), "weights are not all finite"),
+    (lambda p: p.update(state_dict=cells.build(OTHER_WEIGHTS[p["model"]], len(ALPHABET), 6, 3).state_dict()),
+     "holds .* weights"),
+])
+def test_an_ablation_cell_s_file_round_trips_and_is_checked_like_a_course_cell_s(tmp_path, name, change, message):
+    torch.manual_seed(0)
+    model = cells.build(name, len(ALPHABET), 6, 3)
+    model_file.save(tmp_path / "m.pt", name, model, ["A", "B", "C"])
+    if change is None:
+        loaded_name, loaded, _ = model_file.load(tmp_path / "m.pt", ["A", "B", "C"])
+        assert loaded_name == name and type(loaded) is type(model)
+        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+        return
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    change(payload)
+    torch.save(payload, tmp_path / "m.pt")
+    with pytest.raises(ProjectError, match=f"corrupt model file .*: .*{message}") as error:
+        model_file.load(tmp_path / "m.pt")
+    assert "\n" not in str(error.value)

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from surnames import cells, kernels
 from surnames.alphabet import encode
+from tests.helpers import ROOT
 
 COURSE_PRINTOUTS = {
     "rnn": """RNN(
@@ -28,7 +29,7 @@ def test_printout_is_the_course_report_s(name):
     assert str(cells.build(name, 57, 128, 18)) == COURSE_PRINTOUTS[name]
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm"])
+@pytest.mark.parametrize("name", list(cells.CELLS))
 def test_batched_forward_and_gradients_equal_one_name_at_a_time(name):
     torch.manual_seed(1)
     model = cells.build(name, 57, 32, 18)
@@ -49,17 +50,49 @@ def test_batched_forward_and_gradients_equal_one_name_at_a_time(name):
         torch.testing.assert_close(batched_grads[key], param.grad, atol=1e-5, rtol=1e-5, msg=key)
 
 
-@pytest.mark.parametrize("recurrence", [kernels.linear_recurrence, kernels.lstm_recurrence])
-def test_hand_written_backward_passes_gradcheck(recurrence):
+RECURRENCES = {  # (recurrence, gate blocks): every kernel, with each LSTM gate held open in turn
+    "linear": (kernels.linear_recurrence, 1),
+    "tanh": (kernels.tanh_recurrence, 1),
+    "lstm": (kernels.lstm_recurrence, 4),
+    "lstm_forget_open": (lambda *args: kernels.lstm_recurrence(*args, forget=False), 3),
+    "lstm_output_open": (lambda *args: kernels.lstm_recurrence(*args, output=False), 3),
+}
+
+
+@pytest.mark.parametrize("kind", list(RECURRENCES))
+def test_hand_written_backward_passes_gradcheck(kind):
+    recurrence, blocks = RECURRENCES[kind]
     torch.manual_seed(2)
     size = 3
-    gates = 4 * size if recurrence is kernels.lstm_recurrence else size
+    gates = blocks * size
     letters = torch.randint(0, 6, (6, 5))
     steps = torch.tensor([3, 0, 5, 1, 5])
     table = torch.randn(6, gates, dtype=torch.double, requires_grad=True)
     bias = torch.randn(gates, dtype=torch.double, requires_grad=True)
     w_hidden = (0.5 * torch.randn(gates, size, dtype=torch.double)).requires_grad_()
     assert torch.autograd.gradcheck(lambda t, b, w: recurrence(t, b, w, letters, steps), (table, bias, w_hidden))
+
+
+@pytest.mark.parametrize("name", cells.ABLATIONS)
+def test_an_ablation_cell_is_one_change_from_its_course_cell(name):
+    """Same layers as its course cell, less an open gate's; a different result on the same weights."""
+    course = "rnn" if "rnn" in name else "lstm"
+    model, original = cells.build(name, 57, 16, 18), cells.build(course, 57, 16, 18)
+    dropped = {"lstm_forget_open": {"i2f"}, "lstm_output_open": {"i2g"}}.get(name, set())
+    layers = {key.split(".")[0] for key in model.state_dict()}
+    assert layers == {key.split(".")[0] for key in original.state_dict()} - dropped
+    original.load_state_dict(model.state_dict(), strict=False)
+    letters, lengths = encode(NAMES)
+    assert not torch.allclose(model(letters, lengths), original(letters, lengths))
+
+
+def test_the_wide_tanh_rnn_default_matches_the_lstm_s_parameter_count():
+    """params.yaml's hidden size for the capacity rung: total parameters within 1 % of the course LSTM's."""
+    from surnames.params import load_params
+    size = load_params("train_wide_tanh_rnn", ROOT / "params.yaml")["hidden_size"]
+    count = {name: sum(p.numel() for p in cells.build(name, 57, hidden, 18).parameters())
+             for name, hidden in (("wide_tanh_rnn", size), ("lstm", 128))}
+    assert abs(count["wide_tanh_rnn"] / count["lstm"] - 1) < 0.01, count
 
 
 def test_one_letter_names_read_out_from_a_zero_state():
