@@ -1,10 +1,11 @@
 """evaluate: the paired comparisons of the scored models (surnames/evaluate.py).
 
     python -m stages.evaluate PREPARED --pair FIRST.csv SECOND.csv [--baseline BASELINE.csv]
-        --compare FILE                                               (paths from dvc.yaml)
+        [--ladder CELL.csv ...] --compare FILE                       (paths from dvc.yaml)
 
 Reads the scoring stages' per-name predictions and writes SECOND − FIRST (LSTM − RNN) and
-each of the pair − the n-gram baseline, with paired 95 % intervals. Params: the `evaluate`
+each of the pair − the n-gram baseline, and with --ladder each step of the ablation ladder
+(surnames/ladder.py), with paired 95 % intervals. Params: the `evaluate`
 section of params.yaml.
 """
 from pathlib import Path
@@ -20,9 +21,11 @@ def main(argv):
     parser.add_argument("prepared", type=Path, help="the prepared data folder (for categories.json)")
     parser.add_argument("--pair", type=Path, nargs=2, required=True, help="the two cells' predictions files")
     parser.add_argument("--baseline", type=Path, help="the n-gram baseline's predictions file")
+    parser.add_argument("--ladder", type=Path, nargs="+", default=[],
+                        help="the ablation cells' predictions files (the pair gives the ladder's ends)")
     parser.add_argument("--compare", type=Path, required=True, help="where to write the comparison (JSON)")
     args = parser.parse_args(argv)
-    result = run(load_params("evaluate"), args.prepared, args.pair, args.baseline, args.compare)
+    result = run(load_params("evaluate"), args.prepared, args.pair, args.baseline, args.compare, args.ladder)
     first, second = (path.stem for path in args.pair)
     ba = result["test"]["balanced_accuracy"]
     print(f"evaluate: {second} - {first} held-out balanced accuracy {ba['difference']:+.3f} "

@@ -2,7 +2,8 @@
 
 The pair (LSTM − RNN) is compared on both protocols: every score, held-out recall per
 language, accuracy by name length and the gradient ratio; each cell is also compared with
-the n-gram baseline on held-out names. A comparison uses the folds both models were scored
+the n-gram baseline on held-out names, and each step of the ablation ladder (surnames/ladder.py)
+on held-out names. A comparison uses the folds both models were scored
 on, and one set of bootstrap draws per protocol and set of rows, the same draws the scoring
 stages used (same names, same fixed seed): both models of a pair are scored on the same
 resampled names, draw by draw (a paired bootstrap).
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from surnames import ladder
 from surnames.atomic import write_json
 from surnames.bootstrap import difference
 from surnames.data import read_categories
@@ -137,19 +139,39 @@ def describe_differences(comparisons: dict[str, Comparison], keys: dict[str, dic
     under each protocol. Comparisons on the same rows share one set of draws: they are made
     once per protocol and set of rows, for all of them."""
     groups = {}  # (protocol, names, folds) -> (rows, folds, {(comparison, key): statistic})
+    made = {}  # (model, folds, key) -> its statistic, computed once per draw however many comparisons use it
+
+    def statistic_of(scored: Scored, folds: list[int], key: str):
+        if (scored.model, tuple(folds), key) not in made:
+            measured = statistics(scored, n_classes, params["length_buckets"])
+            made[scored.model, tuple(folds), key] = remembered(getattr(measured, key))
+        return made[scored.model, tuple(folds), key]
+
     for name, comparison in comparisons.items():
-        model = statistics(comparison.model, n_classes, params["length_buckets"])
-        against = statistics(comparison.against, n_classes, params["length_buckets"])
         for protocol, wanted in keys[name].items():
             rows = comparison.model.predictions[protocol].rows
             group = groups.setdefault((protocol, tuple(rows.names), tuple(comparison.folds)),
                                       (rows, comparison.folds, {}))
-            group[2].update({(name, key): difference(getattr(model, key), getattr(against, key)) for key in wanted})
+            group[2].update({(name, key): difference(statistic_of(comparison.model, comparison.folds, key),
+                                                     statistic_of(comparison.against, comparison.folds, key))
+                             for key in wanted})
     described, resamplers = {name: {} for name in comparisons}, Resamplers(params)
     for rows, folds, wanted in groups.values():
         for (name, key), description in resamplers.describe(wanted, rows, folds).items():
             described[name][key] = description
     return described
+
+
+def remembered(statistic):
+    """The statistic, computed once for the weights it was last called with (every comparison
+    in a group is evaluated on the same draw before the next)."""
+    last = {}
+
+    def cached(weights):
+        if last.get("weights") is not weights:
+            last.update(weights=weights, value=statistic(weights))
+        return last["value"]
+    return cached
 
 
 def entry(described: dict, key: str, column: int | None = None) -> dict:
@@ -160,9 +182,19 @@ def entry(described: dict, key: str, column: int | None = None) -> dict:
 PAIR_KEYS = {"train": ("train",), "test": ("test", "recall", "length", "gradient_ratio")}
 
 
-def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: list[str], params: dict) -> dict:
-    """metrics/compare.json: the pair's second − first with paired intervals, and each cell −
-    the n-gram baseline on held-out names (a list: in the file, not in `dvc exp show`)."""
+def ladder_comparisons(cells: dict[str, Scored]) -> dict[str, Comparison]:
+    """{"model-against": Comparison} for every step of the ablation ladder (surnames/ladder.py)."""
+    missing = [cell for cell in ladder.CELLS if cell not in cells]
+    if missing:
+        raise ProjectError(f"the ablation ladder needs every rung's predictions: no {missing[0]}.csv given")
+    return {f"{step.model}-{step.against}": paired(cells[step.model], cells[step.against]) for step in ladder.STEPS}
+
+
+def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: list[str], params: dict,
+            rungs: tuple[Scored, ...] = ()) -> dict:
+    """metrics/compare.json: the pair's second − first with paired intervals, each cell − the
+    n-gram baseline on held-out names, and with `rungs` (the ablation cells) every step of the
+    ladder on held-out names (lists: in the file, not in `dvc exp show`)."""
     first, second = pair
     k = len(categories)
     comparisons = {"pair": paired(second, first)}
@@ -171,6 +203,9 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
         for cell in pair:
             comparisons[cell.model] = paired(cell, baseline)
             keys[cell.model] = {"test": ("test",)}
+    steps = ladder_comparisons({scored.model: scored for scored in (*pair, *rungs)}) if rungs else {}
+    comparisons.update(steps)
+    keys.update({name: {"test": ("test", "length")} for name in steps})
     everything_described = describe_differences(comparisons, keys, params, k)
     comparison, described = comparisons["pair"], everything_described["pair"]
     # Both cells' held-out balanced accuracy under names that no other metrics file uses, so
@@ -191,15 +226,25 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
         versus = {cell.model: everything_described[cell.model] for cell in pair}
         result["vs_baseline"] = [{"model": m, "score": key, **entry(versus[m], "test", SCORES.index(key))}
                                  for m in versus for key in SCORES[:3]]
+    if steps:
+        result["ladder"] = [{"model": c.model.model, "against": c.against.model, "score": key,
+                             **entry(everything_described[name], "test", SCORES.index(key))}
+                            for name, c in steps.items() for key in ladder.SCORES]
+        buckets = length_buckets(params["length_buckets"])
+        result["ladder_by_length"] = [{"model": c.model.model, "against": c.against.model, "length": label,
+                                       **entry(everything_described[name], "length", i)}
+                                      for name, c in steps.items() for i, (_, _, label) in enumerate(buckets)]
     return result
 
 
-def run(params: dict, prepared: Path, pair_paths: list[Path], baseline_path: Path | None, compare_path: Path) -> dict:
+def run(params: dict, prepared: Path, pair_paths: list[Path], baseline_path: Path | None, compare_path: Path,
+        ladder_paths: list[Path] = ()) -> dict:
     """The whole stage: read the predictions, compare, write metrics/compare.json."""
     torch.set_num_threads(resolve_threads(params["threads"]))
     categories = read_categories(prepared)
     pair = tuple(read_predictions(path, categories) for path in pair_paths)
     baseline = read_predictions(baseline_path, categories) if baseline_path else None
-    result = compare(pair, baseline, categories, params)
+    rungs = tuple(read_predictions(path, categories) for path in ladder_paths)
+    result = compare(pair, baseline, categories, params, rungs)
     write_json(compare_path, result)
     return result

@@ -140,6 +140,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "train_rnn": _train_section("RNN"),
     "train_lstm": _train_section("LSTM"),
+    # The ablation ladder's cells (surnames/cells.py): each one change from a course cell.
+    "train_tanh_rnn": _train_section("tanh RNN"),
+    "train_wide_tanh_rnn": _train_section("wide tanh RNN"),
+    "train_lstm_forget_open": _train_section("LSTM (forget gate open)"),
+    "train_lstm_output_open": _train_section("LSTM (output gate open)"),
     "baseline": {
         "ngram_range": ints("character n-gram lengths [low, high]", 1, 8, length=2, increasing=True),
         "C": number(float, "inverse L2 strength of the logistic regression", above=0),

@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt  # the stage picks the Agg backend before importing this module
 import pandas as pd
 
+from surnames import ladder
 from surnames.atomic import OutputSet, output_set
 from surnames.errors import ProjectError
 
@@ -290,15 +291,192 @@ def findings(metrics: dict, compare: dict, references: dict | None = None) -> st
 
 
 
-def summary(metrics: dict, out: Path) -> str:
-    """The headline table for a terminal (the cells, then the reference models), and where the
-    report and the plots are."""
-    lines = [f"{'model':17}{'protocol':10}{'accuracy':>14}{'balanced':>14}{'macro F1':>14}   (± 95 % half-width)"]
-    for m, model_metrics in metrics.items():
-        for protocol in ("train", "test"):
-            s = model_metrics[protocol]
-            lines.append(f"{Figures.label(m):17}{protocol:10}" + "".join(
-                f"{with_interval(s[key]):>14}" for key in ("accuracy", "balanced_accuracy", "macro_f1")))
+# The ablation ladder: "Why the LSTM wins" (surnames/ladder.py names the cells and steps).
+
+def ladder_frame(cells: dict, baseline: dict | None) -> pd.DataFrame:
+    """The ladder figure's data (plots/ladder.csv): each rung's held-out balanced accuracy and
+    accuracy with its interval, bottom rung first, then the n-gram baseline as a reference."""
+    models = [(m, "cell", ladder.LABELS[m]) for m in ladder.CELLS]
+    if baseline is not None:
+        models.append(("baseline", "reference", Figures.label("baseline")))
+    found = {**cells, **({"baseline": baseline} if baseline is not None else {})}
+    return pd.DataFrame([{"rung": rung, "model": label, "kind": kind, "score": SCORE_NAMES[score],
+                          **{k: found[m]["test"][score][k] for k in ("value", "low", "high")}}
+                         for score in ("balanced_accuracy", "accuracy")
+                         for rung, (m, kind, label) in enumerate(models)])
+
+
+def ladder_figure(fig: Figures, frame: pd.DataFrame) -> str:
+    """One panel per score: each rung's value and interval; the baseline as a dashed line and band."""
+    scores = list(dict.fromkeys(frame["score"]))
+    figure, axes = plt.subplots(1, len(scores), figsize=(10, 3.6), sharey=True)
+    for axis, score in zip(axes, scores):
+        rows = frame[(frame["score"] == score) & (frame["kind"] == "cell")]
+        axis.errorbar(rows["value"], range(len(rows)), xerr=[rows["value"] - rows["low"], rows["high"] - rows["value"]],
+                      fmt="o", color="tab:blue", capsize=3)
+        for reference in frame[(frame["score"] == score) & (frame["kind"] == "reference")].itertuples():
+            axis.axvspan(reference.low, reference.high, color="black", alpha=0.08)
+            axis.axvline(reference.value, color="black", linestyle="--", linewidth=1, label=reference.model)
+            axis.legend(loc="lower right")
+        axis.set_yticks(range(len(rows)), rows["model"])
+        axis.set(xlabel=f"held-out {score}", title=score)
+    figure.suptitle("The ablation ladder, held out (95 % intervals)")
+    return fig.save(figure, "ladder.png")
+
+
+def signed(entry: dict) -> str:
+    return f"{100 * entry['difference']:+.1f} [{100 * entry['low']:+.1f}, {100 * entry['high']:+.1f}]"
+
+
+def verdict(entry: dict) -> str:
+    return "up" if entry["low"] > 0 else "down" if entry["high"] < 0 else "unclear"
+
+
+def ladder_tables(cells: dict, steps: dict) -> str:
+    """The rungs (held-out scores, gradient ratio) and the steps (paired differences, points)."""
+    lines = ["| rung | held-out accuracy | balanced accuracy | macro F1 | gradient ratio, 8 letters back |",
+             "|---|---|---|---|---|"]
+    for m in ladder.CELLS:
+        test, ratio = cells[m]["test"], cells[m]["gradient_flow"]["ratio_far_to_near"]
+        lines.append(f"| {ladder.LABELS[m]} | {with_interval(test['accuracy'])} | "
+                     f"{with_interval(test['balanced_accuracy'])} | {with_interval(test['macro_f1'])} | "
+                     f"{ratio['value']:.3g} [{ratio['low']:.3g}, {ratio['high']:.3g}] |")
+    lines += ["", "| step | what it changes | Δ accuracy | Δ balanced accuracy | Δ macro F1 |", "|---|---|---|---|---|"]
+    for step in ladder.STEPS:
+        found = steps[step.model, step.against]
+        lines.append(f"| {ladder.LABELS[step.model]} − {ladder.LABELS[step.against]} | {step.isolates} | "
+                     + " | ".join(signed(found[key]) for key in ladder.SCORES) + " |")
+    return "\n".join(lines)
+
+
+PATH = (("tanh_rnn", "rnn", "non-linearity"), ("wide_tanh_rnn", "tanh_rnn", "capacity"),
+        ("lstm", "wide_tanh_rnn", "gating"))  # rnn -> lstm one change at a time: the steps add up to the gap
+GATING = (("lstm", "lstm_forget_open", "the forget gate"),
+          ("lstm_forget_open", "wide_tanh_rnn", "the rest of the LSTM (its forget gate held open)"))
+
+
+def measured(entry: dict) -> str:
+    """A paired difference in points, worded from its interval."""
+    if verdict(entry) == "unclear":
+        bound = 100 * max(abs(entry["low"]), abs(entry["high"]))
+        return f"no difference measurable ({signed(entry)}: at most {bound:.1f} points either way)"
+    return f"{signed(entry)}"
+
+
+def carried(steps: dict, score: str) -> str:
+    """Which changes on the path from the RNN to the LSTM carry the gap on `score`: the paired
+    differences on the same draws add up exactly to the whole gap, so each step's share is its own."""
+    gap = steps["lstm", "rnn"][score]
+    parts = [(name, steps[model, against][score]) for model, against, name in PATH]
+    gates = [(name, steps[model, against][score]) for model, against, name in GATING]
+    text = f"On held-out {SCORE_NAMES[score]} the whole gap, LSTM − RNN, is {signed(gap)} points. Along the path "
+    text += "; ".join(f"{name} {measured(e)}" for name, e in parts) + ". "
+    up = [name for name, e in parts if verdict(e) == "up"]
+    down = [name for name, e in parts if verdict(e) == "down"]
+    text += (f"What raises it measurably: {', '.join(up)}. " if up else "No single change raises it measurably. ")
+    text += f"What lowers it measurably: {', '.join(down)}. " if down else ""
+    if "gating" in up:
+        text += "Within gating, " + "; ".join(f"{name} {measured(e)}" for name, e in gates) + "."
+    return text
+
+
+def in_short(steps: dict) -> str:
+    """The largest measured contribution to the gap on each score, among the four single changes
+    (non-linearity, capacity, the forget gate, the rest of the LSTM with f = 1)."""
+    changes = [(name, model, against) for model, against, name in PATH[:2] + GATING]
+    out = []
+    for score in ("accuracy", "balanced_accuracy"):
+        gap = steps["lstm", "rnn"][score]
+        up = [(steps[m, a][score], name) for name, m, a in changes if verdict(steps[m, a][score]) == "up"]
+        if not up:
+            out.append(f"on held-out {SCORE_NAMES[score]} no single change contributes measurably")
+            continue
+        best, name = max(up, key=lambda pair: pair[0]["difference"])
+        out.append(f"on held-out {SCORE_NAMES[score]} the largest measured contribution comes from {name}: "
+                   f"{signed(best)} points (the whole gap, LSTM − RNN: {signed(gap)})")
+    return "**In short:** " + "; ".join(out) + "."
+
+
+def claims(cells: dict, steps: dict, by_length: dict) -> list[str]:
+    """The course report's three claims, each against the ladder's measurements."""
+    ratio = {m: cells[m]["gradient_flow"]["ratio_far_to_near"] for m in ladder.CELLS}
+    distance = cells["rnn"]["gradient_flow"]["max_distance"]
+    label = ladder.LABELS
+    vanishing = [label[m] for m in ladder.CELLS if ratio[m]["high"] < 1]
+    first = (f"1. **Vanishing gradients.** From the last letter back {distance} letters, the mean gradient "
+             "norm at the hidden state changes by a factor of "
+             + "; ".join(f"{ratio[m]['value']:.3g} [{ratio[m]['low']:.3g}, {ratio[m]['high']:.3g}] for the "
+                         f"{label[m]}" for m in ladder.CELLS) + ". ")
+    if vanishing:
+        first += f"It shrinks (interval below 1) for {', '.join(vanishing)}."
+    else:
+        first += ("It shrinks for no cell, the tanh RNNs included: a vanishing gradient explains no rung's "
+                  "difference on these names.")
+    gated = by_length["lstm", "wide_tanh_rnn"]
+    shortest, longest = gated[0], gated[-1]
+    if longest["low"] > shortest["high"]:
+        trend = "larger on the longest names than on the shortest, beyond both intervals"
+    elif longest["high"] < shortest["low"]:
+        trend = "smaller on the longest names than on the shortest, beyond both intervals"
+    else:
+        trend = "not measurably larger on the longest names than on the shortest (the two intervals overlap)"
+    second = ("2. **Long-range memory.** A lead that came from memory would grow with name length. The LSTM's lead "
+              f"over the {label['wide_tanh_rnn']} (held-out accuracy, points) is "
+              + "; ".join(f"{e['length']} letters {signed(e)}" for e in gated) + f": {trend}.")
+    forget, output = steps["lstm", "lstm_forget_open"], steps["lstm", "lstm_output_open"]
+    third = (f"3. **Gates.** At the LSTM's parameter count, gating (LSTM − {label['wide_tanh_rnn']}) changes "
+             f"held-out accuracy by {measured(steps['lstm', 'wide_tanh_rnn']['accuracy'])} and balanced accuracy "
+             f"by {measured(steps['lstm', 'wide_tanh_rnn']['balanced_accuracy'])} points. One gate at a time "
+             f"(LSTM − the LSTM with that gate held open): the forget gate, accuracy {measured(forget['accuracy'])}, "
+             f"balanced accuracy {measured(forget['balanced_accuracy'])}; the output gate, accuracy "
+             f"{measured(output['accuracy'])}, balanced accuracy {measured(output['balanced_accuracy'])}.")
+    return [first, second, third]
+
+
+def ladder_section(cells: dict, compare: dict, png: str) -> str:
+    """"Why the LSTM wins": the rungs, the steps, which change carries the lead, the three claims."""
+    steps, by_length = {}, {}
+    for e in compare["ladder"]:
+        steps.setdefault((e["model"], e["against"]), {})[e["score"]] = e
+    for e in compare["ladder_by_length"]:
+        by_length.setdefault((e["model"], e["against"]), []).append(e)
+    return f"""## Why the LSTM wins
+
+The course report explains the LSTM's lead by gradient flow, long-range memory and gates. The
+ablation ladder tests this by experiment: each cell is one change from a course cell (same one-hot
+input, read-out at the last letter, sampler and folds; its budget chosen on val names), trained and
+scored like the course cells. The course RNN is log-linear: its logits are a sum of one vector per
+(letter, distance from the end) — `tests/test_log_linear.py` rebuilds a trained RNN's outputs from
+such a table — so it cannot see any conjunction of letters (a bigram such as "ov"); the tanh RNN can.
+Held-out names, value ± half-width of the 95 % interval; steps are paired differences in points with
+their 95 % interval, on the same bootstrap draws.
+
+{ladder_tables(cells, steps)}
+
+![the ablation ladder]({png})
+
+{in_short(steps)}
+
+**Which change carries the lead.** {carried(steps, "accuracy")}
+
+{carried(steps, "balanced_accuracy")}
+
+**The course report's three claims, measured:**
+
+{chr(10).join(claims(cells, steps, by_length))}
+"""
+
+
+def summary(metrics: dict, out: Path, rungs: dict | None = None) -> str:
+    """The headline table for a terminal (the cells, then the reference models, then the
+    ablation ladder's cells on held-out names), and where the report and the plots are."""
+    lines = [f"{'model':25}{'protocol':10}{'accuracy':>14}{'balanced':>14}{'macro F1':>14}   (± 95 % half-width)"]
+    rows = [(Figures.label(m), protocol, model_metrics[protocol])
+            for m, model_metrics in metrics.items() for protocol in ("train", "test")]
+    rows += [(ladder.LABELS[m], "test", rung["test"]) for m, rung in (rungs or {}).items()]
+    for label, protocol, s in rows:
+        lines.append(f"{label:25}{protocol:10}" + "".join(
+            f"{with_interval(s[key]):>14}" for key in ("accuracy", "balanced_accuracy", "macro_f1")))
     lines += ["", f"report: {out / 'report.md'}", "plots:  dvc_plots/index.html (dvc plots show)"]
     return "\n".join(lines)
 
@@ -313,16 +491,18 @@ def read_metrics(paths: list[Path]) -> dict[str, dict]:
 
 
 def write_report(all_params: dict, data_stats: Path, metrics_paths: list[Path], compare_path: Path,
-                 plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path] = ()) -> str:
-    """The whole stage: every figure, then report.md, renamed into place together or not at
-    all. Returns the text."""
+                 plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path] = (),
+                 ladder_paths: list[Path] = (), ladder_plot: Path | None = None) -> str:
+    """The whole stage: every figure, then report.md (and the ladder's plot data), renamed
+    into place together or not at all. Returns the text."""
     with output_set() as outputs:
         return _write_report(outputs, all_params, data_stats, metrics_paths, compare_path, plot_dirs, out,
-                             reference_paths)
+                             reference_paths, ladder_paths, ladder_plot)
 
 
 def _write_report(outputs: OutputSet, all_params: dict, data_stats: Path, metrics_paths: list[Path],
-                  compare_path: Path, plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path]) -> str:
+                  compare_path: Path, plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path],
+                  ladder_paths: list[Path], ladder_plot: Path | None) -> str:
     params = all_params["report"]
     data = read_json(data_stats)
     metrics = read_metrics(metrics_paths)
@@ -348,6 +528,17 @@ def _write_report(outputs: OutputSet, all_params: dict, data_stats: Path, metric
         *((f"{fig.label(m)} confusion", confusion_png[m]) for m in metrics),
         ("per-language recall", recall_png), ("accuracy by length", length_png),
         ("gradient norm by distance", gradient_png)))
+    why = ""
+    if ladder_paths:
+        cells = {**metrics, **{Path(path).stem: read_json(path) for path in ladder_paths}}
+        missing = [m for m in ladder.CELLS if m not in cells]
+        if missing or "ladder" not in compare:
+            raise ProjectError(f"the ablation ladder needs metrics of every rung and compare.json's ladder: "
+                               f"{'no ' + missing[0] + '.json' if missing else 'run the evaluate stage with --ladder'}")
+        frame = ladder_frame(cells, references.get("baseline"))
+        if ladder_plot is not None:
+            outputs.write_csv(ladder_plot, frame)
+        why = "\n" + ladder_section(cells, compare, ladder_figure(fig, frame))
     draws = all_params["evaluate"]["bootstrap_draws"]
     text = f"""# Surname → language: the course RNN vs the course LSTM
 
@@ -375,7 +566,7 @@ The course report's figures are in-sample accuracies on names drawn its way
 ## What the measurements say
 
 {findings(metrics, compare, references)}
-
+{why}
 ## Figures
 
 {figures}

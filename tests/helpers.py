@@ -37,11 +37,16 @@ SMALL_EVALUATE = {"threads": 1, "bootstrap_draws": 1000}
 SMALL_FOLDS = SMALL_TRAIN["folds"]
 
 
+def trained_sections(root: Path = ROOT) -> list[str]:
+    """Every training section of params.yaml: the course cells' and the ablation cells'."""
+    return [section for section in yaml.safe_load((root / "params.yaml").read_text()) if section.startswith("train_")]
+
+
 def small_params(root: Path = ROOT) -> dict:
     """params.yaml with the small budget."""
     params = yaml.safe_load((root / "params.yaml").read_text())
-    for model in ("rnn", "lstm"):
-        params[f"train_{model}"].update(SMALL_TRAIN)
+    for section in trained_sections(root):
+        params[section].update(SMALL_TRAIN)
     params["evaluate"].update(SMALL_EVALUATE)
     return params
 
@@ -154,7 +159,7 @@ class Clone:
         copy_working_tree(path)
         clone = cls(path, names_dir)
         clone.run("git", "init", "-q", "-b", "main")
-        small = {f"train_{m}__{k}": v for m in ("rnn", "lstm") for k, v in SMALL_TRAIN.items()}
+        small = {f"{section}__{k}": v for section in trained_sections(path) for k, v in SMALL_TRAIN.items()}
         clone.set_params(**small, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()}, **params)
         clone.commit("clone with the small budget")
         return clone

@@ -11,7 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from surnames import predict
+from surnames import cells, predict
 from surnames.alphabet import transliterate
 from tests.helpers import ROOT, call_main, inside, run_module
 
@@ -211,3 +211,13 @@ def test_cli_refuses_the_baseline_for_a_cell(trained, capsys):
     assert status == 1
     err = capsys.readouterr().err
     assert err.startswith("error: models/baseline/fold-0.pt holds a baseline model, not rnn") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("cell", cells.ABLATIONS)
+def test_cli_predicts_with_every_ablation_cell(small_run, capsys, cell):
+    """predict --model <cell>: the cell's fold models from the folder dvc.yaml's train_<cell> writes."""
+    with inside(small_run):
+        assert call_main("surnames.predict", "--model", cell, "Nguyen", "Schmidt") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["Nguyen", "Schmidt"]
+    assert all(len(line.split("\t")[1].split(", ")) == 3 for line in lines)

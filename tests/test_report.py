@@ -1,14 +1,14 @@
 import json
 import re
 
-from surnames import report
+from surnames import cells, report
 from tests.helpers import call_main, inside
 
 
 def test_report_links_only_figures_that_exist(small_run):
     text = (small_run / "report/report.md").read_text()
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(figures) == 7
+    assert len(figures) == 8
     for figure in figures:
         assert (small_run / "report" / figure).stat().st_size > 1000, figure
 
@@ -92,12 +92,62 @@ def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, capsys):
 def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path, capsys):
     plots = [arg for kind in report.PLOT_KINDS for arg in (f"--{kind}", str(small_run / "plots" / kind))]
     common = ["--data-stats", "data/stats.json", "--compare", "metrics/compare.json", *plots,
-              "--references", "metrics/baseline.json", "metrics/majority.json"]
+              "--references", "metrics/baseline.json", "metrics/majority.json",
+              "--ladder", *(f"metrics/{cell}.json" for cell in cells.ABLATIONS),
+              "--ladder-plot", str(tmp_path / "l.csv")]
     with inside(small_run):
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "metrics/lstm.json",
                          "--out", str(tmp_path / "r")) == 0
         assert (tmp_path / "r/report.md").read_bytes() == (small_run / "report/report.md").read_bytes()
         assert not list((tmp_path / "r").glob(".*"))  # no temporary file left beside the outputs
+        assert (tmp_path / "l.csv").read_bytes() == (small_run / "plots/ladder.csv").read_bytes()
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "--out", str(tmp_path / "s")) == 1
     assert capsys.readouterr().err.startswith("error: the report compares rnn with lstm: no --metrics file lstm.json")
     assert not (tmp_path / "s").exists()
+
+
+def fake_ladder(forget: float, ratio: float = 1.5):
+    """Every rung's metrics and every step of the ladder; the forget gate's step on accuracy is
+    `forget` (with a ±0.01 interval), every other step straddles 0; each rung's gradient ratio is `ratio`."""
+    from surnames import ladder
+    flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(ratio, ratio - 0.1, ratio + 0.1)}
+    cells = {m: {"test": {key: score(0.5, 0.49, 0.51) for key in ladder.SCORES}, "gradient_flow": flow}
+             for m in ladder.CELLS}
+    steps = []
+    for step in ladder.STEPS:
+        for key in ladder.SCORES:
+            is_forget = key == "accuracy" and (step.model, step.against) in (("lstm", "lstm_forget_open"),
+                                                                              ("lstm", "wide_tanh_rnn"),
+                                                                              ("lstm", "rnn"))
+            value = forget if is_forget else 0.001
+            steps.append({"model": step.model, "against": step.against, "score": key,
+                          **(entry(value, value - 0.01, value + 0.01) if is_forget else entry(value, -0.02, 0.02))})
+    by_length = [{"model": s.model, "against": s.against, "length": label, **entry(0.1, 0.05, 0.15)}
+                 for s in ladder.STEPS for label in ("1-4", "11+")]
+    return cells, {"ladder": steps, "ladder_by_length": by_length}
+
+
+def test_the_ladder_section_names_the_change_the_intervals_single_out():
+    text = report.ladder_section(*fake_ladder(0.12), "ladder.png")
+    assert ("on held-out accuracy the largest measured contribution comes from the forget gate: "
+            "+12.0 [+11.0, +13.0] points") in text
+    assert "on held-out balanced accuracy no single change contributes measurably" in text
+    assert "capacity no difference measurable (+0.1 [-2.0, +2.0]: at most 2.0 points either way)" in text
+    assert "It shrinks for no cell" in text and "not measurably larger on the longest names" in text
+    text = report.ladder_section(*fake_ladder(-0.12, ratio=0.5), "ladder.png")
+    assert "on held-out accuracy no single change contributes measurably" in text
+    assert "What lowers it measurably: gating." in text
+    assert "It shrinks (interval below 1) for RNN (course), tanh RNN" in text
+
+
+def test_the_ladder_section_s_numbers_come_from_the_metrics(small_run):
+    text = (small_run / "report/report.md").read_text()
+    compare = json.loads((small_run / "metrics/compare.json").read_text())
+    assert "## Why the LSTM wins" in text and "![the ablation ladder](ladder.png)" in text
+    for e in compare["ladder"]:
+        assert report.signed(e) in text, e
+    for cell in ("tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open"):
+        metrics = json.loads((small_run / f"metrics/{cell}.json").read_text())
+        assert report.with_interval(metrics["test"]["balanced_accuracy"]) in text
+    frame = (small_run / "plots/ladder.csv").read_text().splitlines()
+    assert frame[0] == "rung,model,kind,score,value,low,high" and len(frame) == 1 + 2 * 7

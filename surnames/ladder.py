@@ -1,0 +1,39 @@
+"""The ablation ladder: which cells are compared, and what each comparison isolates.
+
+The course report says the LSTM beats the RNN through (1) gradient flow, (2) long-range
+memory and (3) its gates. The ladder asks which change from the course RNN to the course
+LSTM carries the lead, one change at a time (cells in surnames/cells.py):
+
+    rnn ──tanh──▶ tanh_rnn ──width──▶ wide_tanh_rnn ──gates──▶ lstm
+                                                   lstm_forget_open ─┐ (lstm − each: that gate)
+                                                   lstm_output_open ─┘
+
+Each comparison is `model − against` on held-out names, paired (surnames/evaluate.py).
+Plain data, no torch: the report imports it too.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    model: str
+    against: str
+    isolates: str  # what the step changes, for the report's table
+
+
+STEPS = (  # each cell against the rung below it, then the course LSTM against each cell
+    Step("tanh_rnn", "rnn", "non-linearity: hidden = tanh(i2h(combined))"),
+    Step("wide_tanh_rnn", "tanh_rnn", "capacity: the tanh RNN at the LSTM's parameter count"),
+    Step("lstm_forget_open", "wide_tanh_rnn", "gates, forget gate held open, against the same capacity"),
+    Step("lstm_output_open", "wide_tanh_rnn", "gates, output gate held open, against the same capacity"),
+    Step("lstm", "wide_tanh_rnn", "gates: the whole LSTM against an RNN of its parameter count"),
+    Step("lstm", "lstm_forget_open", "the forget gate"),
+    Step("lstm", "lstm_output_open", "the output gate"),
+    Step("lstm", "tanh_rnn", "gates and capacity"),
+    Step("lstm", "rnn", "everything: the course comparison"),
+)
+CELLS = ("rnn", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open", "lstm")  # bottom to top
+SCORES = ("accuracy", "balanced_accuracy", "macro_f1")
+LABELS = {"rnn": "RNN (course)", "tanh_rnn": "tanh RNN", "wide_tanh_rnn": "tanh RNN (LSTM-sized)",
+          "lstm_forget_open": "LSTM (forget gate open)", "lstm_output_open": "LSTM (output gate open)",
+          "lstm": "LSTM (course)"}
