@@ -397,6 +397,18 @@ def in_short(steps: dict) -> str:
     return "**In short:** " + "; ".join(out) + "."
 
 
+def by_length_words(buckets: list[dict]) -> str:
+    """A step's difference per length bucket, and whether the longest names' differs from the shortest's."""
+    shortest, longest = buckets[0], buckets[-1]
+    if longest["low"] > shortest["high"]:
+        trend = "larger on the longest names than on the shortest, beyond both intervals"
+    elif longest["high"] < shortest["low"]:
+        trend = "smaller on the longest names than on the shortest, beyond both intervals"
+    else:
+        trend = "not measurably different on the longest names than on the shortest (the two intervals overlap)"
+    return "; ".join(f"{e['length']} letters {signed(e)}" for e in buckets) + f": {trend}"
+
+
 def claims(cells: dict, steps: dict, by_length: dict) -> list[str]:
     """The course report's three claims, each against the ladder's measurements."""
     ratio = {m: cells[m]["gradient_flow"]["ratio_far_to_near"] for m in ladder.CELLS}
@@ -412,17 +424,10 @@ def claims(cells: dict, steps: dict, by_length: dict) -> list[str]:
     else:
         first += ("It shrinks for no cell, the tanh RNNs included: a vanishing gradient explains no rung's "
                   "difference on these names.")
-    gated = by_length["lstm", "wide_tanh_rnn"]
-    shortest, longest = gated[0], gated[-1]
-    if longest["low"] > shortest["high"]:
-        trend = "larger on the longest names than on the shortest, beyond both intervals"
-    elif longest["high"] < shortest["low"]:
-        trend = "smaller on the longest names than on the shortest, beyond both intervals"
-    else:
-        trend = "not measurably larger on the longest names than on the shortest (the two intervals overlap)"
     second = ("2. **Long-range memory.** A lead that came from memory would grow with name length. The LSTM's lead "
               f"over the {label['wide_tanh_rnn']} (held-out accuracy, points) is "
-              + "; ".join(f"{e['length']} letters {signed(e)}" for e in gated) + f": {trend}.")
+              + by_length_words(by_length["lstm", "wide_tanh_rnn"]) + "; the forget gate's own (LSTM − "
+              + f"{label['lstm_forget_open']}) is " + by_length_words(by_length["lstm", "lstm_forget_open"]) + ".")
     forget, output = steps["lstm", "lstm_forget_open"], steps["lstm", "lstm_output_open"]
     third = (f"3. **Gates.** At the LSTM's parameter count, gating (LSTM − {label['wide_tanh_rnn']}) changes "
              f"held-out accuracy by {measured(steps['lstm', 'wide_tanh_rnn']['accuracy'])} and balanced accuracy "

@@ -13,14 +13,16 @@ import pytest
 from tests.helpers import SMALL_FOLDS, Clone, ran_stages, readme_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-EVERY_STAGE = {"params", "prepare", "train_rnn", "train_lstm", "baseline", "score_rnn", "score_lstm", "score_baseline",
-               "score_majority", "evaluate", "report"}
+CELLS = ("rnn", "lstm", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open")
+EVERY_STAGE = {"params", "prepare", *(f"{kind}_{cell}" for kind in ("train", "score") for cell in CELLS), "baseline",
+               "score_baseline", "score_majority", "evaluate", "report"}
 FOLDS = 2  # prepare.folds of the session's clone (tests/conftest.py): the baseline fits two folds too
 SPLITS = ("train", "val", "test")
 OUTPUTS = ["data/raw/names", *[f"data/prepared/fold-{i}/{s}.csv" for i in range(FOLDS) for s in SPLITS],
-           *[f"models/{m}/fold-{i}.pt" for m in ("rnn", "lstm") for i in SMALL_FOLDS],
+           *[f"models/{m}/fold-{i}.pt" for m in CELLS for i in SMALL_FOLDS],
            *[f"models/baseline/fold-{i}.pt" for i in range(FOLDS)],
-           *[f"predictions/{m}.csv" for m in ("rnn", "lstm", "baseline", "majority")],
+           *[f"predictions/{m}.csv" for m in (*CELLS, "baseline", "majority")], "plots/ladder.csv",
+           "report/ladder.png",
            "data/stats.json", "metrics/train_rnn.json", "metrics/train_lstm.json", "metrics/rnn.json",
            "metrics/lstm.json", "metrics/compare.json", "metrics/baseline.json", "metrics/majority.json",
            "plots/curves/rnn/fold-1.csv", "plots/curves/lstm/mean.csv", "plots/confusion/lstm.csv",
@@ -42,11 +44,14 @@ def test_every_plot_has_data_for_both_models(reproduced):
     assert result.returncode == 0 and "could not find" not in result.stderr, result.stderr
     plots = json.loads(result.stdout)["data"]
     assert "errors" not in json.loads(result.stdout)
-    assert len(plots) == 7
+    assert len(plots) == 8
     sources = set()
     for name, renders in plots.items():
         values = renders[0]["content"]["data"]["values"]
         assert values, name
+        if name == "plots/ladder.csv":  # every rung on both scores, and the baseline
+            assert {row["model"] for row in values} >= {"RNN (course)", "LSTM (course)", "n-gram baseline"}
+            continue
         if name.startswith("plots/confusion/"):
             sources.add(name)
             continue

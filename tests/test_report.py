@@ -133,7 +133,7 @@ def test_the_ladder_section_names_the_change_the_intervals_single_out():
             "+12.0 [+11.0, +13.0] points") in text
     assert "on held-out balanced accuracy no single change contributes measurably" in text
     assert "capacity no difference measurable (+0.1 [-2.0, +2.0]: at most 2.0 points either way)" in text
-    assert "It shrinks for no cell" in text and "not measurably larger on the longest names" in text
+    assert "It shrinks for no cell" in text and "not measurably different on the longest names" in text
     text = report.ladder_section(*fake_ladder(-0.12, ratio=0.5), "ladder.png")
     assert "on held-out accuracy no single change contributes measurably" in text
     assert "What lowers it measurably: gating." in text
