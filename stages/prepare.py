@@ -1,7 +1,7 @@
 """prepare: verified raw names -> transliterated, deduplicated, split into k folds by distinct
 name (surnames/prepare.py does the work).
 
-    python -m stages.prepare MANIFEST RAW_DIR PREPARED_DIR STATS   (paths from dvc.yaml)
+    python -m stages.prepare MANIFEST RAW_DIR PREPARED_DIR STATS [--lines FILE]   (paths from dvc.yaml)
 
 Raw data comes from $NAMES_DATA_DIR when set, else from the official zip (prepare.url).
 Params: the `prepare` section of params.yaml.
@@ -20,8 +20,9 @@ def main(argv):
     parser.add_argument("raw", type=Path, help="where to keep the verified raw files")
     parser.add_argument("prepared", type=Path, help="where to write the prepared splits")
     parser.add_argument("stats", type=Path, help="where to write the data counts (JSON)")
+    parser.add_argument("--lines", type=Path, help="`wc -l` listing of the raw files, for error messages")
     args = parser.parse_args(argv)
-    stats = prepare(load_params("prepare"), args.manifest, args.raw, args.prepared, args.stats)
+    stats = prepare(load_params("prepare"), args.manifest, args.raw, args.prepared, args.stats, args.lines)
     sizes = ", ".join(str(fold["test"]["rows"]) for fold in stats["per_fold"])
     print(f"prepare: {stats['rows_after_dedup']} (name, language) rows, {stats['distinct_names']} names "
           f"-> {stats['folds']} folds of {sizes} test rows")

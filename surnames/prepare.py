@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import shlex
 import shutil
 import urllib.error
 import urllib.request
@@ -26,6 +27,7 @@ from surnames.alphabet import ALPHABET, transliterate
 from surnames.atomic import OutputSet, output_set, write_csv
 from surnames.data import fold_name
 from surnames.errors import ProjectError
+from surnames.raw_diagnosis import line_difference, undone
 
 SPLITS = ("train", "val", "test")
 
@@ -49,8 +51,28 @@ def read_manifest(path: Path) -> dict[str, str]:
     return manifest
 
 
-def verify_raw(directory: Path, manifest: dict[str, str], source: str | None = None) -> None:
-    """Exactly the manifest's files, each non-empty, UTF-8, and with the expected hash.
+def read_line_counts(path: Path | None) -> dict[str, int]:
+    """{file name: lines} from a `wc -l`-style listing ('<lines> <Language>.txt'); {} without one.
+    Only error messages use it: the hashes are what pin the data."""
+    if path is None:
+        return {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProjectError(f"cannot read the line counts {path}: {error}") from None
+    counts = {}
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if len(fields) != 2 or not fields[0].isdigit() or not fields[1].endswith(".txt"):
+            raise ProjectError(f"{path}:{number} is not a '<lines> <Language>.txt' line")
+        counts[fields[1]] = int(fields[0])
+    return counts
+
+
+def verify_raw(directory: Path, manifest: dict[str, str], source: str | None = None,
+               line_counts: dict[str, int] | None = None) -> None:
+    """Exactly the manifest's files, each non-empty, UTF-8, and with the expected hash; a
+    mismatch says what differs when it is recognisable (surnames/raw_diagnosis.py).
 
     `source` is where the files came from (NAMES_DATA_DIR or the zip's URL): errors name the
     user's file there, not the temporary copy being checked."""
@@ -75,14 +97,21 @@ def verify_raw(directory: Path, manifest: dict[str, str], source: str | None = N
         data = (directory / name).read_bytes()
         if not data.strip():
             raise ProjectError(f"{shown(name)} is empty")
+        actual = hashlib.sha256(data).hexdigest()
+        if actual == expected:
+            continue
+        cause = undone(data, expected)  # another encoding, a BOM, CRLF, the final newline, ...
+        if cause:  # the fix's FILE is the user's file
+            raise ProjectError(f"checksum mismatch for {shown(name)}: "
+                               + cause.replace("FILE", shlex.quote(shown(name))))
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as error:
             byte = data[error.start]
             raise ProjectError(f"{shown(name)} is not UTF-8: byte {byte:#04x} at offset {error.start}") from None
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected:
-            raise ProjectError(f"checksum mismatch for {shown(name)}: expected {expected}, got {actual}")
+        cause = line_difference(data, (line_counts or {}).get(name))
+        raise ProjectError(f"checksum mismatch for {shown(name)}: "
+                           + (cause or f"expected {expected}, got {actual}; fix: copy the original file again"))
 
 
 def names_data_dir(value: str) -> Path:
@@ -204,17 +233,18 @@ def _share(count: int, fraction: float) -> int:
     return max(1, round(count * fraction)) if fraction > 0 and count >= 3 else round(count * fraction)
 
 
-def prepare(params: dict, manifest_path: Path, raw_dir: Path, out_dir: Path, stats_path: Path) -> dict:
-    manifest = read_manifest(manifest_path)
+def prepare(params: dict, manifest_path: Path, raw_dir: Path, out_dir: Path, stats_path: Path,
+            lines_path: Path | None = None) -> dict:
+    manifest, line_counts = read_manifest(manifest_path), read_line_counts(lines_path)
     languages = sorted(Path(name).stem for name in manifest)
     with output_set() as out:  # raw files, prepared splits and counts: all renamed into place, or none
-        return _prepare(params, manifest, languages, raw_dir, out_dir, stats_path, out)
+        return _prepare(params, manifest, line_counts, languages, raw_dir, out_dir, stats_path, out)
 
 
-def _prepare(params, manifest, languages, raw_dir, out_dir, stats_path, out: OutputSet) -> dict:
+def _prepare(params, manifest, line_counts, languages, raw_dir, out_dir, stats_path, out: OutputSet) -> dict:
     with out.folder(raw_dir) as raw:
         source = fetch_raw(raw, params["url"], params["timeout_s"])
-        verify_raw(raw, manifest, source)
+        verify_raw(raw, manifest, source, line_counts)
         rows, transliteration = read_pairs(raw, languages)
     pairs = list(dict.fromkeys(rows))  # drop duplicate (name, language), keep first-seen order
     strata = strata_by_rarest_language(pairs)

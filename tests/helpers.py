@@ -106,6 +106,7 @@ def make_project(path: Path, params: dict) -> Path:
     """A directory laid out like the repo's root (manifest, dvc.yaml, params), without outputs."""
     (path / "data").mkdir(parents=True)
     shutil.copy(ROOT / "data/names.sha256", path / "data")
+    shutil.copy(ROOT / "data/names.lines", path / "data")
     shutil.copy(ROOT / "dvc.yaml", path)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return path
@@ -233,7 +234,8 @@ PREPARE_PARAMS = {"url": "http://127.0.0.1:9/none.zip", "timeout_s": 5, "folds":
 
 def run_prepare(tmp_path, params=PREPARE_PARAMS):
     return prep.prepare(params, manifest_path=ROOT / "data/names.sha256", raw_dir=tmp_path / "raw",
-                        out_dir=tmp_path / "prepared", stats_path=tmp_path / "data.json")
+                        out_dir=tmp_path / "prepared", stats_path=tmp_path / "data.json",
+                        lines_path=ROOT / "data/names.lines")
 
 
 def read_folds(prepared: Path) -> list[dict[str, pd.DataFrame]]:

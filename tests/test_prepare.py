@@ -64,11 +64,51 @@ def test_folds_are_deterministic_for_a_seed():
 
 
 def test_checksum_mismatch_names_the_file_and_both_hashes(tmp_path, data_copy):
-    with open(data_copy / "Greek.txt", "a", encoding="utf-8") as handle:
-        handle.write("Papadopoulosx\n")
-    expected = rf"checksum mismatch for {data_copy / 'Greek.txt'}: expected [0-9a-f]{{64}}, got [0-9a-f]{{64}}"
+    """Same line count, other content: nothing recognisable, so both hashes and the fix."""
+    text = (data_copy / "Greek.txt").read_text(encoding="utf-8")
+    (data_copy / "Greek.txt").write_text(text.replace("\n", "x\n", 1), encoding="utf-8")
+    expected = (rf"checksum mismatch for {data_copy / 'Greek.txt'}: expected [0-9a-f]{{64}}, got [0-9a-f]{{64}}; "
+                "fix: copy the original file again$")
     with pytest.raises(ProjectError, match=expected):
         run_prepare(tmp_path)
+    assert not (tmp_path / "prepared").exists()
+
+
+def _crlf(d):
+    (d / "Irish.txt").write_bytes((d / "Irish.txt").read_bytes().replace(b"\n", b"\r\n"))
+
+
+def _bom(d):
+    (d / "Irish.txt").write_bytes(b"\xef\xbb\xbf" + (d / "Irish.txt").read_bytes())
+
+
+@pytest.mark.parametrize("damage, cause", [
+    (_crlf, "it has Windows line endings (CRLF); fix: convert them (dos2unix FILE"),
+    (_bom, "it starts with a UTF-8 byte-order mark; fix: remove the first 3 bytes"),
+    (lambda d: (_bom(d), _crlf(d)),
+     "it starts with a UTF-8 byte-order mark and has Windows line endings (CRLF); fix: remove the first 3 bytes"),
+    (lambda d: (d / "Irish.txt").write_bytes((d / "Irish.txt").read_bytes()[:-1]),
+     "it lacks its final newline; fix: add it (echo >> FILE)"),
+    (lambda d: (d / "Irish.txt").write_bytes((d / "Irish.txt").read_bytes() + b"\n\n"),
+     "it has blank lines at its end; fix: remove them"),
+    (lambda d: (d / "Irish.txt").write_bytes((d / "Irish.txt").read_bytes() + b"Murphyx\nKeane\n"),
+     "it has 2 more lines than the pinned file (234 vs 232); fix: copy the original file again"),
+    (lambda d: (d / "Irish.txt").write_bytes(b"".join((d / "Irish.txt").read_bytes().splitlines(True)[:-3])),
+     "it has 3 fewer lines than the pinned file (229 vs 232)"),
+    (lambda d: (d / "German.txt").write_bytes((d / "German.txt").read_text(encoding="utf-8").encode("cp1252")),
+     "it is encoded as WINDOWS-1252, not UTF-8; fix: convert it (iconv -f WINDOWS-1252 -t UTF-8 FILE)"),
+    (lambda d: (d / "German.txt").write_bytes((d / "German.txt").read_text(encoding="utf-8").encode("utf-16")),
+     "it is encoded as UTF-16, not UTF-8; fix: convert it (iconv -f UTF-16 -t UTF-8 FILE)"),
+])
+def test_a_checksum_mismatch_names_a_recognisable_cause_and_its_fix(tmp_path, data_copy, damage, cause):
+    damage(data_copy)
+    with pytest.raises(ProjectError) as error:
+        run_prepare(tmp_path)
+    message = str(error.value)
+    damaged = data_copy / ("German.txt" if "encoded" in cause else "Irish.txt")
+    cause = cause.replace("FILE", str(damaged))  # the fix names the user's file
+    assert message.startswith(f"checksum mismatch for {damaged}: ") and cause in message, message
+    assert "\n" not in message
     assert not (tmp_path / "prepared").exists()
 
 
@@ -161,6 +201,7 @@ def test_cli_checksum_error_is_one_line(tmp_path, data_copy, capsys):
     (data_copy / "Czech.txt").write_text("Novak\n")
     (tmp_path / "work/data").mkdir(parents=True)
     shutil.copy(ROOT / "data/names.sha256", tmp_path / "work/data")
+    shutil.copy(ROOT / "data/names.lines", tmp_path / "work/data")
     shutil.copy(ROOT / "params.yaml", tmp_path / "work")
     status, err = run_cli(tmp_path / "work", data_copy, capsys)
     assert status == 1
