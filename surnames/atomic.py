@@ -6,7 +6,8 @@ Two ways to write, chosen by what you call, never by hidden state:
 - a stage's whole output set: `with output_set() as out:` then `out.write_json(path, ...)`,
   `out.write_csv(...)`, `with out.folder(path) as tmp:` ... Nothing is renamed until the
   block has succeeded; then every rename runs with Ctrl-C and kill held off. A failure
-  anywhere removes every temporary and keeps all of the previous outputs, never a mix.
+  anywhere, a failed rename included (it is rolled back), removes every temporary and keeps
+  all of the previous outputs, never a mix.
   Files written inside `out.folder()`'s temporary folder (by this process or a worker) use
   the plain functions: the folder itself is what is renamed later.
 
@@ -44,6 +45,24 @@ def _rename(tmp: Path, path: Path) -> None:
     if path.is_dir() and not path.is_symlink() and tmp.is_dir():
         shutil.rmtree(path)
     os.replace(tmp, path)
+
+
+def _set_aside(path: Path) -> Path | None:
+    """Move an existing output to a temporary sibling (the commit's undo); None if there is none."""
+    if not (path.exists() or path.is_symlink()):
+        return None
+    aside = path.parent / f"{_temporary(path)}previous-{os.getpid()}"
+    os.replace(path, aside)
+    return aside
+
+
+def _roll_back(replaced: list[tuple[Path, Path | None, bool]]) -> None:
+    """Undo a failed commit, last rename first: remove each new output, put its previous one back."""
+    for path, aside, installed in reversed(replaced):
+        if installed:
+            _discard(path)
+        if aside is not None:
+            os.replace(aside, path)
 
 
 def _discard(tmp: Path) -> None:
@@ -148,18 +167,34 @@ class OutputSet:
         self._renames.append((tmp, path))
 
     def commit(self) -> None:
-        """Rename every temporary into place, with Ctrl-C and kill held off until all are done;
-        what is renamed leaves the list, so a failure leaves only the rest to discard."""
+        """Rename every temporary into place, with Ctrl-C and kill held off until all are done.
+
+        Each previous output is first moved aside. If any rename fails, every output already
+        replaced gets its previous version back (one that did not exist is removed): the set
+        stays the previous one, never a mix. A folder where a file belongs, or a file where a
+        folder belongs, is refused before anything is touched."""
+        for tmp, path in self._renames:
+            if (path.exists() or path.is_symlink()) and path.is_dir() != tmp.is_dir():
+                kind = "folder" if path.is_dir() else "file"
+                raise ProjectError(f"cannot write {user_path(path)}: a {kind} is in its place; "
+                                   "move it away and run again")
         held = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        replaced: list[tuple[Path, Path | None, bool]] = []  # (final, its previous version aside, installed)
         try:
-            while self._renames:
-                tmp, path = self._renames[0]
+            for tmp, path in self._renames:
                 try:
-                    _rename(tmp, path)
+                    aside = _set_aside(path)
+                    replaced.append((path, aside, False))
+                    os.replace(tmp, path)
+                    replaced[-1] = (path, aside, True)
                 except OSError as error:
+                    _roll_back(replaced)
                     raise _os_error(path, error) from None
-                self._renames.pop(0)
+            for _, aside, _ in replaced:
+                if aside is not None:
+                    _discard(aside)
+            self._renames.clear()
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 

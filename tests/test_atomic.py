@@ -100,7 +100,7 @@ def test_a_failed_write_inside_a_staged_folder_names_the_user_s_path(tmp_path, m
 
 
 def test_a_failed_commit_names_the_user_s_path_and_leaves_no_temporary(tmp_path, monkeypatch):
-    (tmp_path / "s2.json").mkdir()  # a folder where the stage's file belongs: the rename fails
+    (tmp_path / "s2.json").mkdir()  # a folder where the stage's file belongs: refused before any rename
     with pytest.raises(ProjectError, match=f"^cannot write {tmp_path / 's2.json'}: "):
         with atomic.output_set() as out:
             out.write_json(tmp_path / "a.json", {})
@@ -126,3 +126,63 @@ def test_two_output_sets_are_independent(tmp_path):
                 other.write_json(tmp_path / "b.json", {"v": 1})
             raise RuntimeError("the outer set fails after the inner one committed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json"]
+
+
+def write_set(tmp_path, version: str) -> None:
+    """A stage-like output set: two files and a folder (an output that did not exist before last)."""
+    with atomic.output_set() as out:
+        out.write_json(tmp_path / "metrics.json", {"version": version})
+        with out.folder(tmp_path / "models") as models:
+            (models / "fold-0.pt").write_text(version)
+        out.write_text(tmp_path / "report.md", version)
+        if version == "new":
+            out.write_text(tmp_path / "new-only.txt", version)
+
+
+def snapshot(tmp_path) -> dict[str, str]:
+    return {str(p.relative_to(tmp_path)): p.read_text() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+
+
+def test_a_commit_that_fails_at_any_rename_rolls_back_to_the_previous_set(tmp_path, monkeypatch):
+    """Every os.replace of the commit (each output moved aside, then the new one put in place)
+    is made to fail in turn: the outputs are then exactly the previous set, with no temporary."""
+    write_set(tmp_path, "old")
+    previous = snapshot(tmp_path)
+    real, calls = os.replace, []
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+    monkeypatch.setattr(atomic.os, "replace", counting)
+    probe = tmp_path.parent / f"{tmp_path.name}-probe"  # the same set once, counting its renames
+    probe.mkdir()
+    write_set(probe, "old")
+    write_set(probe, "new")
+    positions = len(calls) - 3  # the probe's first set had nothing to move aside: 3 renames
+    assert positions == 7  # 3 outputs moved aside and 4 put in place (new-only.txt had none)
+    for failing in range(positions):
+        made = []
+
+        def flaky(*args, failing=failing):
+            made.append(args)
+            if len(made) == failing + 1:
+                raise OSError(28, "No space left on device")
+            return real(*args)
+        monkeypatch.setattr(atomic.os, "replace", flaky)
+        with pytest.raises(ProjectError, match="No space left on device"):
+            write_set(tmp_path, "new")
+        monkeypatch.setattr(atomic.os, "replace", real)
+        assert snapshot(tmp_path) == previous, f"rename {failing + 1} of {positions} failed"
+        assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    write_set(tmp_path, "new")  # and with nothing failing, the new set replaces the old
+    assert snapshot(tmp_path)["models/fold-0.pt"] == "new" and snapshot(tmp_path)["new-only.txt"] == "new"
+
+
+def test_a_folder_where_a_file_belongs_is_refused_before_anything_is_touched(tmp_path):
+    write_set(tmp_path, "old")
+    (tmp_path / "report.md").unlink()
+    (tmp_path / "report.md").mkdir()
+    previous = snapshot(tmp_path)
+    with pytest.raises(ProjectError, match=f"^cannot write {tmp_path / 'report.md'}: a folder is in its place"):
+        write_set(tmp_path, "new")
+    assert snapshot(tmp_path) == previous and (tmp_path / "report.md").is_dir()
