@@ -5,6 +5,7 @@ import ast
 from pathlib import Path
 
 import pytest
+import yaml
 
 from surnames import dvc_yaml
 from surnames.errors import ProjectError
@@ -116,3 +117,13 @@ def test_a_missing_model_dep_is_caught(tmp_path):
     (tmp_path / "dvc.yaml").write_text(text.replace(line, "      - data/prepared\n"))
     assert input_problems(tmp_path / "dvc.yaml") == [
         "score_lstm: reads models/lstm (written by train_lstm) but does not depend on it"]
+
+
+def test_every_trained_model_folder_is_a_published_artifact():
+    """dvc.yaml's artifacts: one per training stage's model folder, a model with a description."""
+    document = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    artifacts = document["artifacts"]
+    trained = {dvc_yaml.cached_outs(stage, ROOT / "dvc.yaml")[0] for stage in (*TRAINING, "baseline")}
+    assert {entry["path"] for entry in artifacts.values()} == trained
+    for name, entry in artifacts.items():
+        assert entry["path"] == f"models/{name}" and entry["type"] == "model" and entry["desc"].strip(), name
