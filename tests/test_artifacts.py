@@ -32,6 +32,8 @@ def test_a_released_lstm_is_fetched_byte_identical_and_predicts_the_same(reprodu
     untagged = outside.attempt("dvc", "artifacts", "get", str(origin), "rnn", "-o", "rnn")
     assert untagged.returncode != 0 and "Unable to find artifact" in untagged.stdout + untagged.stderr
     outside.run("dvc", "artifacts", "get", str(origin), "lstm", "-o", "lstm")
+    a.run("sha256sum", *sorted(a.sha256("models/lstm/*")))  # shown with -s, beside the fetched files
+    outside.run("sha256sum", *sorted(outside.sha256("lstm/*")))
     fetched = {name.split("/")[-1]: digest for name, digest in outside.sha256("lstm/*").items()}
     released = {name.split("/")[-1]: digest for name, digest in a.sha256("models/lstm/*").items()}
     assert fetched == released and len(fetched) == 2, (fetched, released)
