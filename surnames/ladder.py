@@ -32,6 +32,10 @@ STEPS = (  # each cell against the rung below it, then the course LSTM against e
     Step("lstm", "tanh_rnn", "gates and capacity"),
     Step("lstm", "rnn", "everything: the course comparison"),
 )
+PATH = (("tanh_rnn", "rnn", "non-linearity"), ("wide_tanh_rnn", "tanh_rnn", "capacity"),
+        ("lstm", "wide_tanh_rnn", "gating"))  # rnn -> lstm one change at a time: the steps add up to the gap
+GATING = (("lstm", "lstm_forget_open", "the forget gate"),  # and the gating step, split in two
+          ("lstm_forget_open", "wide_tanh_rnn", "the rest of the LSTM (its forget gate held open)"))
 CELLS = ("rnn", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open", "lstm")  # bottom to top
 SCORES = ("accuracy", "balanced_accuracy", "macro_f1")
 LABELS = {"rnn": "RNN (course)", "tanh_rnn": "tanh RNN", "wide_tanh_rnn": "tanh RNN (LSTM-sized)",

@@ -32,14 +32,18 @@ from surnames.raw_diagnosis import line_difference, undone
 SPLITS = ("train", "val", "test")
 
 
+def _listing(path: Path, what: str):
+    """(line number, line) of a listing file; an unreadable one is one line naming `what`."""
+    try:
+        return enumerate(Path(path).read_text().splitlines(), 1)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProjectError(f"cannot read the {what} {path}: {error}") from None
+
+
 def read_manifest(path: Path) -> dict[str, str]:
     """{file name: sha256} from a `sha256sum` listing."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ProjectError(f"cannot read the manifest {path}: {error}") from None
     manifest = {}
-    for number, line in enumerate(lines, 1):
+    for number, line in _listing(path, "manifest"):
         fields = line.split(maxsplit=1)
         if len(fields) != 2 or len(fields[0]) != 64 or not fields[1].strip().endswith(".txt"):
             if line.strip():
@@ -56,12 +60,8 @@ def read_line_counts(path: Path | None) -> dict[str, int]:
     Only error messages use it: the hashes are what pin the data."""
     if path is None:
         return {}
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ProjectError(f"cannot read the line counts {path}: {error}") from None
     counts = {}
-    for number, line in enumerate(lines, 1):
+    for number, line in _listing(path, "line counts"):
         fields = line.split()
         if len(fields) != 2 or not fields[0].isdigit() or not fields[1].endswith(".txt"):
             raise ProjectError(f"{path}:{number} is not a '<lines> <Language>.txt' line")

@@ -349,26 +349,20 @@ def ladder_tables(cells: dict, steps: dict) -> str:
     return "\n".join(lines)
 
 
-PATH = (("tanh_rnn", "rnn", "non-linearity"), ("wide_tanh_rnn", "tanh_rnn", "capacity"),
-        ("lstm", "wide_tanh_rnn", "gating"))  # rnn -> lstm one change at a time: the steps add up to the gap
-GATING = (("lstm", "lstm_forget_open", "the forget gate"),
-          ("lstm_forget_open", "wide_tanh_rnn", "the rest of the LSTM (its forget gate held open)"))
-
-
 def measured(entry: dict) -> str:
     """A paired difference in points, worded from its interval."""
     if verdict(entry) == "unclear":
         bound = 100 * max(abs(entry["low"]), abs(entry["high"]))
         return f"no difference measurable ({signed(entry)}: at most {bound:.1f} points either way)"
-    return f"{signed(entry)}"
+    return signed(entry)
 
 
 def carried(steps: dict, score: str) -> str:
     """Which changes on the path from the RNN to the LSTM carry the gap on `score`: the paired
     differences on the same draws add up exactly to the whole gap, so each step's share is its own."""
     gap = steps["lstm", "rnn"][score]
-    parts = [(name, steps[model, against][score]) for model, against, name in PATH]
-    gates = [(name, steps[model, against][score]) for model, against, name in GATING]
+    parts = [(name, steps[model, against][score]) for model, against, name in ladder.PATH]
+    gates = [(name, steps[model, against][score]) for model, against, name in ladder.GATING]
     text = f"On held-out {SCORE_NAMES[score]} the whole gap, LSTM − RNN, is {signed(gap)} points. Along the path "
     text += "; ".join(f"{name} {measured(e)}" for name, e in parts) + ". "
     up = [name for name, e in parts if verdict(e) == "up"]
@@ -383,7 +377,7 @@ def carried(steps: dict, score: str) -> str:
 def in_short(steps: dict) -> str:
     """The largest measured contribution to the gap on each score, among the four single changes
     (non-linearity, capacity, the forget gate, the rest of the LSTM with f = 1)."""
-    changes = [(name, model, against) for model, against, name in PATH[:2] + GATING]
+    changes = [(name, model, against) for model, against, name in ladder.PATH[:2] + ladder.GATING]
     out = []
     for score in ("accuracy", "balanced_accuracy"):
         gap = steps["lstm", "rnn"][score]

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from surnames import dvc_yaml
+from surnames import cells, dvc_yaml
 from surnames.errors import ProjectError
 from tests.helpers import ROOT
 
 CODE = ("stages.", "surnames.")
-CELLS = ("rnn", "lstm", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open")
+CELLS = tuple(cells.CELLS)
 TRAINING = tuple(f"train_{cell}" for cell in CELLS)
 SCORING = (*(f"score_{cell}" for cell in CELLS), "score_baseline", "score_majority")
 

@@ -18,7 +18,8 @@ import torch
 from surnames import train
 from surnames.alphabet import encode
 from surnames.data import read_categories, read_encoded
-from tests.helpers import SMALL_TRAIN
+from surnames.params import load_params
+from tests.helpers import ROOT, SMALL_TRAIN
 
 
 def feature_table(model, distances: int) -> torch.Tensor:
@@ -46,14 +47,11 @@ def table_log_probs(model, names: list[str]) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def fold_zero(prepared):
-    encoded = read_encoded(prepared / "fold-0", ("train", "val", "test"), read_categories(prepared))
-    return encoded
+    return read_encoded(prepared / "fold-0", ("train", "val", "test"), read_categories(prepared))
 
 
 def trained(cell: str, fold_zero) -> torch.nn.Module:
     """A course-style cell trained on fold 0 (the default section, a short budget)."""
-    from surnames.params import load_params
-    from tests.helpers import ROOT
     params = {**load_params(f"train_{cell}", ROOT / "params.yaml"), **SMALL_TRAIN, "iterations": 200}
     model, *_ = train.train(cell, params, fold_zero["train"], fold_zero["val"])
     return model.eval()

@@ -10,10 +10,11 @@ import time
 
 import pytest
 
+from surnames import cells
 from tests.helpers import SMALL_FOLDS, Clone, ran_stages, readme_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CELLS = ("rnn", "lstm", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open")
+CELLS = tuple(cells.CELLS)
 EVERY_STAGE = {"params", "prepare", *(f"{kind}_{cell}" for kind in ("train", "score") for cell in CELLS), "baseline",
                "score_baseline", "score_majority", "evaluate", "report"}
 FOLDS = 2  # prepare.folds of the session's clone (tests/conftest.py): the baseline fits two folds too
