@@ -5,11 +5,14 @@ text into <out>/index.html and replace three placeholders in it: the plots' <div
 <script src="https://cdn..."> tags and a refresh <meta>. This template has the first and the
 third but not the second, and carries the three libraries inline instead, so the page draws
 with no network, wherever index.html is written (`-o DIR` included): a relative
-<script src> would resolve from DIR, not from the repository.
+<script src> would resolve from DIR, not from the repository. Each bundle is preceded by a comment
+with its licence and the notices of the packages bundled into it (bundled.json), so a copied
+page carries them.
 
     python3 vendor/vega/build_template.py          # (re)write template.html from the files here
     python3 vendor/vega/build_template.py --check  # exit 1 if template.html is not what it would write
 """
+import json
 import sys
 from pathlib import Path
 
@@ -68,14 +71,25 @@ def pins() -> list[tuple[str, str]]:
     return rows
 
 
+def bundled_notices(bundle: str) -> str:
+    """The notices of the other packages in one bundle, from bundled.json (see notices.py)."""
+    data = json.loads((HERE / "bundled.json").read_text(encoding="utf-8"))
+    packages, own = data["packages"], data["bundles"][bundle]["package"]
+    return "".join(f"\n\n--- {entry['name']} {entry['version']} ({entry['license']}), bundled in {bundle}:\n"
+                   f"{entry['license_text']}" for key, entry in packages.items()
+                   if bundle in entry["bundles"] and key != own)
+
+
 def inline(name: str, version: str) -> str:
     code = (HERE / f"{name}.min.js").read_text(encoding="utf-8").rstrip("\n")
     license_text = (HERE / f"LICENSE.{name}").read_text(encoding="utf-8").strip()
-    for text, what in ((code, f"{name}.min.js"), (license_text, f"LICENSE.{name}")):
-        for bad in [*FORBIDDEN, "*/"] if what.startswith("LICENSE") else FORBIDDEN:
+    notices = bundled_notices(f"{name}.min.js")
+    for text, what in ((code, f"{name}.min.js"), (license_text, f"LICENSE.{name}"), (notices, "bundled.json")):
+        for bad in FORBIDDEN if what.endswith(".min.js") else [*FORBIDDEN, "*/"]:
             if bad in text:
                 raise SystemExit(f"error: vendor/vega/{what} contains {bad!r}; it cannot be inlined as is")
-    header = f"/*! {name} {version} (npm), build/{name}.min.js, from vendor/vega/{name}.min.js\n{license_text}\n*/"
+    header = (f"/*! {name} {version} (npm), build/{name}.min.js, from vendor/vega/{name}.min.js\n{license_text}"
+              f"{notices}\n*/")
     return f"<script>\n{header}\n{code}\n</script>\n"
 
 

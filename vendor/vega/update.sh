@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Re-vendor vega, vega-lite and vega-embed from the npm registry at the versions pinned in
-# vendor/vega/versions, then rebuild vendor/vega/template.html and vendor/vega/SHA256SUMS.
-# Needs npm (only `npm pack`: it downloads a tarball, checks it against the registry's
-# integrity hash and installs nothing) and python3. Run from anywhere; then update the
-# versions and hashes in vendor/vega/README.md from what this prints.
+# vendor/vega/versions, find what their bundles contain and write its notices (notices.py:
+# bundled.json, THIRD_PARTY_NOTICES.md), then rebuild vendor/vega/template.html and
+# vendor/vega/SHA256SUMS. Needs npm and python3. `npm pack` downloads a tarball and checks it
+# against the registry's integrity hash; notices.py also runs `npm install --ignore-scripts`
+# in a temporary folder (no install scripts run) to resolve each pin's dependencies. Run from
+# anywhere; then update the versions and hashes in vendor/vega/README.md from what this prints.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
@@ -29,7 +31,8 @@ while read -r name version extra; do
     rm -rf "$work/package"
 done < "$here/versions"
 
+python3 "$here/notices.py" collect "$work"
 python3 "$here/build_template.py"
-(cd "$here" && sha256sum -- *.min.js LICENSE.* template.html > SHA256SUMS)
+(cd "$here" && sha256sum -- *.min.js LICENSE.* bundled.json THIRD_PARTY_NOTICES.md template.html > SHA256SUMS)
 cat "$here/SHA256SUMS"
 du -ch "$here"/*.min.js "$here/template.html" | tail -1

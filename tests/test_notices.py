@@ -1,0 +1,116 @@
+"""vendor/vega/THIRD_PARTY_NOTICES.md holds a licence notice for every package bundled into the
+vendored vega, vega-lite and vega-embed files, at the bundled version.
+
+What each bundle contains is vendor/vega/bundled.json. vendor/vega/notices.py writes it from the
+bundles' own source maps when update.sh re-vendors (that needs npm); these tests read only the
+committed files, offline."""
+import hashlib
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+VENDOR = ROOT / "vendor" / "vega"
+# The grant sentence of each licence the bundles use: a notice without one is no licence text.
+GRANTS = {"ISC": "Permission to use, copy, modify", "MIT": "Permission is hereby granted",
+          "BSD-3-Clause": "Redistribution and use in source and binary forms",
+          "Unlicense": "This is free and unencumbered software"}
+SECTION = re.compile(r"^## (\S+) (\S+)\n\nLicence: (\S+)\. .*?\n\n```text\n(.*?)\n```$", re.MULTILINE | re.DOTALL)
+
+
+def bundled() -> dict:
+    return json.loads((VENDOR / "bundled.json").read_text(encoding="utf-8"))
+
+
+def notices() -> dict[tuple[str, str], tuple[str, str]]:
+    """(package, version) -> (licence, text) of each notice in THIRD_PARTY_NOTICES.md."""
+    text = (VENDOR / "THIRD_PARTY_NOTICES.md").read_text(encoding="utf-8")
+    return {(name, version): (spdx, body) for name, version, spdx, body in SECTION.findall(text)}
+
+
+def pins() -> list[tuple[str, str]]:
+    rows = [line.split()[:2] for line in (VENDOR / "versions").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    return [(name, version) for name, version in rows]
+
+
+def test_every_bundled_package_has_a_notice_with_its_licence_text():
+    found = notices()
+    for bundle, info in bundled()["bundles"].items():
+        for content in info["contents"]:
+            name, version = content["package"].rsplit("@", 1)
+            assert (name, version) in found, \
+                f"{bundle} bundles {name} {version} but THIRD_PARTY_NOTICES.md has no notice for it"
+            spdx, text = found[(name, version)]
+            assert GRANTS[spdx] in text, f"{name} {version}: the {spdx} notice lacks its licence text"
+
+
+def test_the_listing_is_of_the_vendored_bundles_and_names_each_package_once():
+    data = bundled()
+    assert sorted(data["bundles"]) == sorted(f"{name}.min.js" for name, _ in pins())
+    for name, version in pins():
+        info = data["bundles"][f"{name}.min.js"]
+        assert info["package"] == f"{name}@{version}"
+        assert info["sha256"] == hashlib.sha256((VENDOR / f"{name}.min.js").read_bytes()).hexdigest(), \
+            f"bundled.json describes another {name}.min.js: re-run vendor/vega/update.sh"
+        keys = [content["package"] for content in info["contents"]]
+        assert f"{name}@{version}" in keys and len(keys) == len(set(keys))
+        for key in keys:
+            assert f"{name}.min.js" in data["packages"][key]["bundles"]
+    # vega.min.js bundles all its dependencies (vega-lite and vega-embed load vega from the page).
+    assert len(data["bundles"]["vega.min.js"]["contents"]) > 40
+
+
+def test_the_page_template_carries_the_notices_of_each_bundle():
+    """dvc plots show copies template.html into index.html: a copied page keeps the notices."""
+    page = (VENDOR / "template.html").read_text(encoding="utf-8")
+    for key, entry in bundled()["packages"].items():
+        for bundle in entry["bundles"]:
+            if bundled()["bundles"][bundle]["package"] != key:
+                line = f"--- {entry['name']} {entry['version']} ({entry['license']}), bundled in {bundle}:"
+                assert f"{line}\n{entry['license_text']}" in page, line
+
+
+def test_the_notices_file_is_written_from_the_listing():
+    check = subprocess.run([sys.executable, str(VENDOR / "notices.py"), "--check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def load_notices_module():
+    spec = importlib.util.spec_from_file_location("vega_notices", VENDOR / "notices.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_source_map_path_names_its_package():
+    notices_py = load_notices_module()
+    names = {"vega-util", "d3-geo"}
+    cases = {"../../../node_modules/d3-geo/src/circle.js": ("d3-geo", "src/circle.js"),
+             "../node_modules/a/node_modules/@scope/b/lib/x.mjs": ("@scope/b", "lib/x.mjs"),
+             "../../vega-util/build/vega-util.module.js": ("vega-util", "build/vega-util.module.js"),
+             "../index.js": ("vega", "index.js"),
+             "../../src/embed.ts": ("vega", "src/embed.ts")}
+    for source, expected in cases.items():
+        assert notices_py.package_of(source, "vega", names) == expected, source
+
+
+def test_a_package_without_a_licence_file_takes_its_repository_s_or_stops():
+    notices_py = load_notices_module()
+    text = "Copyright (c) 2015, University of Washington.\nRedistribution and use in source and binary forms"
+    packages = {"vega@5.33.1": {"license": "BSD-3-Clause", "repository": "vega/vega",
+                                "license_file": "vega@5.33.0/LICENSE", "license_text": text},
+                "vega-util@1.17.4": {"license": "BSD-3-Clause", "repository": "vega/vega",
+                                     "license_file": None, "license_text": None}}
+    notices_py.share_licences(packages, {"vega@5.33.1"})
+    assert packages["vega-util@1.17.4"]["license_text"] == text
+    orphan = {"x@1.0.0": {"license": "MIT", "repository": "someone/x", "license_file": None, "license_text": None}}
+    with pytest.raises(SystemExit, match="x@1.0.0 ships no licence file"):
+        notices_py.share_licences(orphan, set())
+    assert notices_py.repository_of({"repository": {"url": "git+https://github.com/d3/d3-geo.git"}}) == "d3/d3-geo"
+    assert notices_py.repository_of({"repository": "vega/vega"}) == "vega/vega"
