@@ -47,7 +47,33 @@ def test_every_bundled_package_has_a_notice_with_its_licence_text():
             assert (name, version) in found, \
                 f"{bundle} bundles {name} {version} but THIRD_PARTY_NOTICES.md has no notice for it"
             spdx, text = found[(name, version)]
+            assert spdx in GRANTS, f"{name} {version}: {spdx} is new here; add its grant sentence to GRANTS"
             assert GRANTS[spdx] in text, f"{name} {version}: the {spdx} notice lacks its licence text"
+
+
+def test_each_licence_text_is_the_package_s_own_or_its_repository_s():
+    """A text from another project would carry another copyright holder."""
+    packages = bundled()["packages"]
+    repositories = {entry["name"]: entry["repository"] for entry in packages.values()}
+    for key, entry in packages.items():
+        donor = re.match(r"(.+)@[^@/]+/", entry["license_file"]).group(1)
+        same_repository = entry["repository"] is not None and repositories.get(donor) == entry["repository"]
+        assert donor == entry["name"] or same_repository, \
+            f"{key} has the licence text of {entry['license_file']}, from another repository"
+
+
+def test_a_version_is_the_one_whose_tarball_holds_the_bundled_files():
+    """Only vega's own builds of its own packages may differ from what npm serves (see README.md)."""
+    data = bundled()
+    for bundle, info in data["bundles"].items():
+        pin_repository = data["packages"][info["package"]]["repository"]
+        for content in info["contents"]:
+            entry = data["packages"][content["package"]]
+            files = entry["files"][bundle]
+            assert files["count"] == len(content["sources"])
+            assert files["differ_from_tarball"] == 0 or (
+                entry["repository"] == pin_repository and content["package"] != info["package"]), \
+                f"{bundle}: {files['differ_from_tarball']} files of {content['package']} are not its tarball's"
 
 
 def test_the_listing_is_of_the_vendored_bundles_and_names_each_package_once():
@@ -114,3 +140,15 @@ def test_a_package_without_a_licence_file_takes_its_repository_s_or_stops():
         notices_py.share_licences(orphan, set())
     assert notices_py.repository_of({"repository": {"url": "git+https://github.com/d3/d3-geo.git"}}) == "d3/d3-geo"
     assert notices_py.repository_of({"repository": "vega/vega"}) == "vega/vega"
+
+
+def test_files_that_no_version_holds_stop_the_listing_unless_vega_built_them():
+    notices_py = load_notices_module()
+    sibling = {"name": "vega-statistics", "repository": "vega/vega"}
+    notices_py.refuse_unmatched("vega.min.js", sibling, 1, 1, False, "vega/vega")   # vega's own build
+    with pytest.raises(SystemExit, match="no version of it published by then holds"):
+        notices_py.refuse_unmatched("vega.min.js", {"name": "d3-geo", "repository": "d3/d3-geo"}, 2, 51, False,
+                                    "vega/vega")
+    with pytest.raises(SystemExit, match="a package notices.py cannot name"):
+        notices_py.refuse_unmatched("vega.min.js", {"name": "vega", "repository": "vega/vega"}, 1, 1, True,
+                                    "vega/vega")

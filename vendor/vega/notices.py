@@ -6,11 +6,13 @@ file that went into the bundle, and its `sourcesContent` holds their text. A fil
 of vega's own repository (a monorepo), and anything else is the pinned package's own code.
 That gives which packages are bundled.
 
-The version of each is the one whose npm tarball holds those files byte for byte. The
-candidates are the copies that `npm install` of the pinned tarball resolves, then every version
-that the dependents' ranges allow, newest first. A package that no version matches is recorded
-with the resolved version and how many of its files differ (vega builds its own packages from
-its repository, so some builds differ from the published ones). The licence text is the
+The version of each is the newest one whose npm tarball holds those files byte for byte, among
+those published by a day after the pin's release. The candidates are the copies that `npm
+install` of the pinned tarball resolves as of then, then the versions that the dependents' ranges
+allow, then every other version. A package of the pin's own repository that no version matches
+is recorded with the resolved version and how many of its files differ (vega builds its own
+packages from its repository, so some builds differ from the published ones); any other stops
+the run. The licence text is the
 tarball's own LICENSE (LICENCE, COPYING, NOTICE) file, or the earlier tarball that `versions`
 names with license-from=. A package that ships none (most of vega's own: vega-dataflow, vega-util,
 …) gets its repository's: the text of a bundled package with the same repository and licence.
@@ -80,6 +82,7 @@ class Registry:
         self.folder = work / "packs"
         self.folder.mkdir(exist_ok=True)
         self.cache: dict[str, dict[str, bytes]] = {}
+        self.times: dict[str, dict[str, datetime]] = {}
 
     def files(self, name: str, version: str) -> dict[str, bytes]:
         key = f"{name}@{version}"
@@ -88,12 +91,22 @@ class Registry:
             self.cache[key] = tarball_files(self.folder / tarball)
         return self.cache[key]
 
-    def versions(self, name: str, spec: str | None = None) -> list[str]:
-        """The published versions of `name` (that `spec` allows), newest first."""
+    def published(self, name: str) -> dict[str, datetime]:
+        """When each version of `name` was published."""
+        if name not in self.times:
+            times = json.loads(npm("view", name, "time", "--json"))
+            self.times[name] = {version: datetime.fromisoformat(when.replace("Z", "+00:00"))
+                                for version, when in times.items() if version not in ("created", "modified")}
+        return self.times[name]
+
+    def versions(self, name: str, spec: str | None = None, before: datetime | None = None) -> list[str]:
+        """The published versions of `name` (that `spec` allows, published by `before`), newest first."""
         # `npm view NAME@* version` gives the latest only; `versions` gives them all.
         query = [f"{name}@{spec}", "version"] if spec else [name, "versions"]
         found = json.loads(npm("view", *query, "--json") or "[]")
         found = [found] if isinstance(found, str) else found
+        if before is not None:
+            found = [v for v in found if v in self.published(name) and self.published(name)[v] <= before]
         return sorted(found, key=version_key, reverse=True)
 
 
@@ -102,10 +115,8 @@ def version_key(version: str) -> tuple:
     return (*(int(p) for p in core.split(".")), pre == "", pre)
 
 
-def install(work: Path, name: str, version: str, tarball: Path) -> Path:
-    """`npm install` the pinned tarball alone, as of its release; returns its node_modules."""
-    published = json.loads(npm("view", f"{name}@{version}", "time", "--json"))[version]
-    before = datetime.fromisoformat(published.replace("Z", "+00:00")) + RELEASE_WINDOW
+def install(work: Path, name: str, tarball: Path, before: datetime) -> Path:
+    """`npm install` the pinned tarball alone, as of `before`; returns its node_modules."""
     tree = work / f"tree-{name}"
     tree.mkdir()
     (tree / "package.json").write_text('{"private": true}\n', encoding="utf-8")
@@ -143,6 +154,9 @@ def sources_by_package(source_map: dict, own: str, names: set[str]) -> dict[str,
         if content is None:
             raise SystemExit(f"error: the source map of {own} has no content for {source}")
         package, path = package_of(source, own, names)
+        if path in grouped.get(package, {}):
+            raise SystemExit(f"error: {own}'s bundle holds two copies of {package}/{path} (two versions of "
+                             f"{package}?); notices.py lists one version of a package per bundle")
         grouped.setdefault(package, {})[path] = content
     return grouped
 
@@ -156,8 +170,12 @@ def folder_files(folder: Path, paths) -> dict[str, bytes]:
     return {p: (folder / p).read_bytes() for p in paths if (folder / p).is_file()}
 
 
-def identify(name: str, wanted: dict[str, str], modules: Path, registry: Registry) -> tuple[str, int]:
-    """(version, files that differ) of a bundled package: the first candidate that holds every file."""
+def identify(name: str, wanted: dict[str, str], modules: Path, registry: Registry,
+             before: datetime) -> tuple[str, int]:
+    """(version, files that differ) of a bundled package: the first candidate that holds every file.
+
+    Candidates are published by `before`: a later version cannot be the one the bundle was built
+    with, even if it holds the same files."""
     copies = [p for p in installed(modules) if json.loads((p / "package.json").read_text())["name"] == name]
     if not copies:
         raise SystemExit(f"error: {name} is bundled but npm install did not resolve it")
@@ -169,8 +187,8 @@ def identify(name: str, wanted: dict[str, str], modules: Path, registry: Registr
             return tried[-1]
     # The dependents' ranges first; then any other version: a range of this tree may not be the
     # one the bundle was built with (delaunator 5.0.0 and 5.0.1 ask for different robust-predicates).
-    candidates = [v for spec in sorted(ranges(name, modules)) for v in registry.versions(name, spec)]
-    for version in dict.fromkeys(candidates + registry.versions(name)):
+    candidates = [v for spec in sorted(ranges(name, modules)) for v in registry.versions(name, spec, before)]
+    for version in dict.fromkeys(candidates + registry.versions(name, before=before)):
         if version not in dict(tried):
             tried.append((version, differing(registry.files(name, version), wanted)))
             if tried[-1][1] == 0:
@@ -202,7 +220,8 @@ def repository_of(manifest: dict) -> str | None:
     url = repository.get("url") if isinstance(repository, dict) else repository
     if not url:
         return None
-    return re.sub(r"^(git\+)?(https?|git|ssh)://(git@)?github\.com/|^github:|\.git$", "", url).rstrip("/") or None
+    return re.sub(r"^(git\+)?(https?|git|ssh)://(git@)?github\.com/|^git@github\.com:|^github:|\.git$", "",
+                  url).rstrip("/") or None
 
 
 def license_of(name: str, version: str, registry: Registry, license_from: str | None) -> dict:
@@ -246,6 +265,19 @@ def read_source_map(tarball: Path, name: str) -> tuple[dict[str, bytes], dict]:
     return files, source_map
 
 
+def refuse_unmatched(bundle: str, entry: dict, differ: int, count: int, own: bool, repository: str) -> None:
+    """Stop unless a package's bundled files are its tarball's, or it is built by the pin's own repository.
+
+    A pin's own path that holds files its tarball lacks is a package package_of could not name.
+    vega builds its own packages from its repository, so a few of those builds differ from the
+    published ones; from anywhere else, differing files mean a version this cannot tell.
+    """
+    if differ and (own or entry["repository"] != repository):
+        what = f"{bundle} bundles {differ} of {count} files under {entry['name']}"
+        raise SystemExit(f"error: {what} that its tarball lacks (a package notices.py cannot name)" if own else
+                         f"error: {what} that no version of it published by then holds; its version is unknown")
+
+
 def list_bundle(work: Path, pin: tuple[str, str, str | None], registry: Registry, packages: dict) -> dict:
     """One bundle's listing: each package in it, at its version; adds their entries to `packages`."""
     name, version, license_from = pin
@@ -253,16 +285,20 @@ def list_bundle(work: Path, pin: tuple[str, str, str | None], registry: Registry
     tarball = work / f"{name}-{version}.tgz"
     files, source_map = read_source_map(tarball, name)
     registry.cache[f"{name}@{version}"] = files
-    modules = install(work, name, version, tarball)
+    before = registry.published(name)[version] + RELEASE_WINDOW
+    modules = install(work, name, tarball, before)
+    repository = repository_of(json.loads(files["package.json"]))
     names = {json.loads((p / "package.json").read_text())["name"] for p in installed(modules)}
     contents = []
     for package, wanted in sorted(sources_by_package(source_map, name, names).items()):
         own = package == name
-        found, differ = (version, differing(files, wanted)) if own else identify(package, wanted, modules, registry)
+        found, differ = (version, differing(files, wanted)) if own else \
+            identify(package, wanted, modules, registry, before)
         key = f"{package}@{found}"
         if key not in packages:
             packages[key] = {"name": package, "version": found, "bundles": [], "files": {},
                              **license_of(package, found, registry, license_from if own else None)}
+        refuse_unmatched(bundle, packages[key], differ, len(wanted), own, repository)
         packages[key]["bundles"].append(bundle)
         packages[key]["files"][bundle] = {"count": len(wanted), "differ_from_tarball": differ}
         contents.append({"package": key, "sources": sorted(wanted)})
