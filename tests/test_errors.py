@@ -24,7 +24,7 @@ def session_processes(session: int) -> list[str]:
 def started_workers(session: int) -> int:
     """Fold workers (the fork server's children) that have run the pool's initializer, which
     ignores SIGINT: before that a worker is still starting, and a signal to the stage then can
-    make it print the traceback of its interrupted start-up (tracked in the closing note)."""
+    make it print the traceback of its interrupted start-up (docs/errors.md: a known gap)."""
     listed = subprocess.run(["ps", "-o", "pid=,ppid=", "-s", str(session)], capture_output=True, text=True)
     pids = dict(tuple(map(int, line.split())) for line in listed.stdout.splitlines())
     workers = [pid for pid, parent in pids.items() if parent in pids and pids[parent] == session]
