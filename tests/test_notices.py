@@ -23,20 +23,25 @@ GRANTS = {"ISC": "Permission to use, copy, modify", "MIT": "Permission is hereby
 SECTION = re.compile(r"^## (\S+) (\S+)\n\nLicence: (\S+)\. .*?\n\n```text\n(.*?)\n```$", re.MULTILINE | re.DOTALL)
 
 
+def load_notices_module():
+    """vendor/vega/notices.py, a script beside the bundles, not part of a package."""
+    spec = importlib.util.spec_from_file_location("vega_notices", VENDOR / "notices.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+notices_py = load_notices_module()
+
+
 def bundled() -> dict:
-    return json.loads((VENDOR / "bundled.json").read_text(encoding="utf-8"))
+    return json.loads(notices_py.BUNDLED.read_text(encoding="utf-8"))
 
 
 def notices() -> dict[tuple[str, str], tuple[str, str]]:
     """(package, version) -> (licence, text) of each notice in THIRD_PARTY_NOTICES.md."""
     text = (VENDOR / "THIRD_PARTY_NOTICES.md").read_text(encoding="utf-8")
     return {(name, version): (spdx, body) for name, version, spdx, body in SECTION.findall(text)}
-
-
-def pins() -> list[tuple[str, str]]:
-    rows = [line.split()[:2] for line in (VENDOR / "versions").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
-    return [(name, version) for name, version in rows]
 
 
 def test_every_bundled_package_has_a_notice_with_its_licence_text():
@@ -78,8 +83,8 @@ def test_a_version_is_the_one_whose_tarball_holds_the_bundled_files():
 
 def test_the_listing_is_of_the_vendored_bundles_and_names_each_package_once():
     data = bundled()
-    assert sorted(data["bundles"]) == sorted(f"{name}.min.js" for name, _ in pins())
-    for name, version in pins():
+    assert sorted(data["bundles"]) == sorted(f"{name}.min.js" for name, _, _ in notices_py.pins())
+    for name, version, _ in notices_py.pins():
         info = data["bundles"][f"{name}.min.js"]
         assert info["package"] == f"{name}@{version}"
         assert info["sha256"] == hashlib.sha256((VENDOR / f"{name}.min.js").read_bytes()).hexdigest(), \
@@ -95,9 +100,10 @@ def test_the_listing_is_of_the_vendored_bundles_and_names_each_package_once():
 def test_the_page_template_carries_the_notices_of_each_bundle():
     """dvc plots show copies template.html into index.html: a copied page keeps the notices."""
     page = (VENDOR / "template.html").read_text(encoding="utf-8")
-    for key, entry in bundled()["packages"].items():
+    data = bundled()
+    for key, entry in data["packages"].items():
         for bundle in entry["bundles"]:
-            if bundled()["bundles"][bundle]["package"] != key:
+            if data["bundles"][bundle]["package"] != key:
                 line = f"--- {entry['name']} {entry['version']} ({entry['license']}), bundled in {bundle}:"
                 assert f"{line}\n{entry['license_text']}" in page, line
 
@@ -107,15 +113,7 @@ def test_the_notices_file_is_written_from_the_listing():
     assert check.returncode == 0, check.stderr
 
 
-def load_notices_module():
-    spec = importlib.util.spec_from_file_location("vega_notices", VENDOR / "notices.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_source_map_path_names_its_package():
-    notices_py = load_notices_module()
     names = {"vega-util", "d3-geo"}
     cases = {"../../../node_modules/d3-geo/src/circle.js": ("d3-geo", "src/circle.js"),
              "../node_modules/a/node_modules/@scope/b/lib/x.mjs": ("@scope/b", "lib/x.mjs"),
@@ -127,7 +125,6 @@ def test_a_source_map_path_names_its_package():
 
 
 def test_a_package_without_a_licence_file_takes_its_repository_s_or_stops():
-    notices_py = load_notices_module()
     text = "Copyright (c) 2015, University of Washington.\nRedistribution and use in source and binary forms"
     packages = {"vega@5.33.1": {"license": "BSD-3-Clause", "repository": "vega/vega",
                                 "license_file": "vega@5.33.0/LICENSE", "license_text": text},
@@ -143,7 +140,6 @@ def test_a_package_without_a_licence_file_takes_its_repository_s_or_stops():
 
 
 def test_files_that_no_version_holds_stop_the_listing_unless_vega_built_them():
-    notices_py = load_notices_module()
     sibling = {"name": "vega-statistics", "repository": "vega/vega"}
     notices_py.refuse_unmatched("vega.min.js", sibling, 1, 1, False, "vega/vega")   # vega's own build
     with pytest.raises(SystemExit, match="no version of it published by then holds"):

@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from notices import BUNDLED, pins  # this folder: the script's own, first on sys.path
+
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "template.html"
 # Strings that must not occur in inlined code: they would end or confuse the <script> element,
@@ -61,29 +63,18 @@ TAIL = """    <style>
 """
 
 
-def pins() -> list[tuple[str, str]]:
-    """(package, version) from vendor/vega/versions, in loading order."""
-    rows = []
-    for line in (HERE / "versions").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, version = line.split()[:2]
-            rows.append((name, version))
-    return rows
-
-
-def bundled_notices(bundle: str) -> str:
-    """The notices of the other packages in one bundle, from bundled.json (see notices.py)."""
-    data = json.loads((HERE / "bundled.json").read_text(encoding="utf-8"))
+def bundled_notices(data: dict, bundle: str) -> str:
+    """The notices of the other packages in one bundle, from bundled.json's `data` (see notices.py)."""
     packages, own = data["packages"], data["bundles"][bundle]["package"]
     return "".join(f"\n\n--- {entry['name']} {entry['version']} ({entry['license']}), bundled in {bundle}:\n"
                    f"{entry['license_text']}" for key, entry in packages.items()
                    if bundle in entry["bundles"] and key != own)
 
 
-def inline(name: str, version: str) -> str:
+def inline(name: str, version: str, data: dict) -> str:
     code = (HERE / f"{name}.min.js").read_text(encoding="utf-8").rstrip("\n")
     license_text = (HERE / f"LICENSE.{name}").read_text(encoding="utf-8").strip()
-    notices = bundled_notices(f"{name}.min.js")
+    notices = bundled_notices(data, f"{name}.min.js")
     for text, what in ((code, f"{name}.min.js"), (license_text, f"LICENSE.{name}"), (notices, "bundled.json")):
         for bad in FORBIDDEN if what.endswith(".min.js") else [*FORBIDDEN, "*/"]:
             if bad in text:
@@ -94,7 +85,8 @@ def inline(name: str, version: str) -> str:
 
 
 def render() -> str:
-    return HEAD + "".join(inline(name, version) for name, version in pins()) + WRAPPER + TAIL
+    data = json.loads(BUNDLED.read_text(encoding="utf-8"))
+    return HEAD + "".join(inline(name, version, data) for name, version, _ in pins()) + WRAPPER + TAIL
 
 
 def main(argv: list[str]) -> int:

@@ -14,8 +14,8 @@ is recorded with the resolved version and how many of its files differ (vega bui
 packages from its repository, so some builds differ from the published ones); any other stops
 the run. The licence text is the
 tarball's own LICENSE (LICENCE, COPYING, NOTICE) file, or the earlier tarball that `versions`
-names with license-from=. A package that ships none (most of vega's own: vega-dataflow, vega-util,
-…) gets its repository's: the text of a bundled package with the same repository and licence.
+names with license-from=. A package that ships none (10 of vega's own at these versions:
+vega-dataflow, vega-util, …) gets its repository's: the text of a bundled package with the same repository and licence.
 
     python3 vendor/vega/notices.py collect WORK  # WORK holds npm pack's <name>-<version>.tgz
                                                  # of each pin; needs npm (update.sh runs this)
@@ -55,7 +55,7 @@ def npm(*args: str, cwd: Path | None = None) -> str:
 
 
 def pins() -> list[tuple[str, str, str | None]]:
-    """(package, version, license-from version or None) from vendor/vega/versions."""
+    """(package, version, license-from version or None) from vendor/vega/versions, in loading order."""
     rows = []
     for line in (HERE / "versions").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
@@ -126,11 +126,12 @@ def install(work: Path, name: str, tarball: Path, before: datetime) -> Path:
     return tree / "node_modules"
 
 
-def installed(modules: Path) -> list[Path]:
-    """Every package folder below node_modules, nested copies included."""
-    return sorted(p.parent for p in modules.rglob("package.json")
-                  if p.parent.parent.name == "node_modules"
-                  or (p.parent.parent.name.startswith("@") and p.parent.parent.parent.name == "node_modules"))
+def installed(modules: Path) -> dict[Path, dict]:
+    """{folder: its package.json} of every package below node_modules, nested copies included."""
+    folders = sorted(p.parent for p in modules.rglob("package.json")
+                     if p.parent.parent.name == "node_modules"
+                     or (p.parent.parent.name.startswith("@") and p.parent.parent.parent.name == "node_modules"))
+    return {folder: json.loads((folder / "package.json").read_text()) for folder in folders}
 
 
 def package_of(source: str, own: str, names: set[str]) -> tuple[str, str]:
@@ -170,40 +171,34 @@ def folder_files(folder: Path, paths) -> dict[str, bytes]:
     return {p: (folder / p).read_bytes() for p in paths if (folder / p).is_file()}
 
 
-def identify(name: str, wanted: dict[str, str], modules: Path, registry: Registry,
+def identify(name: str, wanted: dict[str, str], tree: dict[Path, dict], registry: Registry,
              before: datetime) -> tuple[str, int]:
     """(version, files that differ) of a bundled package: the first candidate that holds every file.
 
     Candidates are published by `before`: a later version cannot be the one the bundle was built
     with, even if it holds the same files."""
-    copies = [p for p in installed(modules) if json.loads((p / "package.json").read_text())["name"] == name]
+    copies = [(folder, manifest["version"]) for folder, manifest in tree.items() if manifest["name"] == name]
     if not copies:
         raise SystemExit(f"error: {name} is bundled but npm install did not resolve it")
-    tried = []
-    for copy in copies:
-        version = json.loads((copy / "package.json").read_text())["version"]
-        tried.append((version, differing(folder_files(copy, wanted), wanted)))
-        if tried[-1][1] == 0:
-            return tried[-1]
+    tried: dict[str, int] = {}  # version -> files that differ, in the order tried
+    for folder, version in copies:
+        tried[version] = differing(folder_files(folder, wanted), wanted)
+        if tried[version] == 0:
+            return version, 0
     # The dependents' ranges first; then any other version: a range of this tree may not be the
     # one the bundle was built with (delaunator 5.0.0 and 5.0.1 ask for different robust-predicates).
-    candidates = [v for spec in sorted(ranges(name, modules)) for v in registry.versions(name, spec, before)]
+    candidates = [v for spec in sorted(ranges(name, tree)) for v in registry.versions(name, spec, before)]
     for version in dict.fromkeys(candidates + registry.versions(name, before=before)):
-        if version not in dict(tried):
-            tried.append((version, differing(registry.files(name, version), wanted)))
-            if tried[-1][1] == 0:
-                return tried[-1]
-    return tried[0]
+        if version not in tried:
+            tried[version] = differing(registry.files(name, version), wanted)
+            if tried[version] == 0:
+                return version, 0
+    return next(iter(tried.items()))
 
 
-def ranges(name: str, modules: Path) -> set[str]:
+def ranges(name: str, tree: dict[Path, dict]) -> set[str]:
     """The version ranges that the resolved packages declare for `name`."""
-    found = set()
-    for folder in installed(modules):
-        manifest = json.loads((folder / "package.json").read_text())
-        if name in manifest.get("dependencies", {}):
-            found.add(manifest["dependencies"][name])
-    return found
+    return {manifest["dependencies"][name] for manifest in tree.values() if name in manifest.get("dependencies", {})}
 
 
 def license_text(files: dict[str, bytes]) -> tuple[str, str] | None:
@@ -241,8 +236,8 @@ def license_of(name: str, version: str, registry: Registry, license_from: str | 
 def share_licences(packages: dict, pinned: set[str]) -> None:
     """Give a package whose tarball ships no licence file the one of its repository.
 
-    Most of vega's own packages (vega-dataflow, vega-util, …) have never shipped one; vega/vega's
-    LICENSE covers them. It is taken from a package of the same repository and licence, a pin first.
+    10 of vega's own packages (vega-dataflow, vega-util, …) ship none at the bundled versions;
+    vega/vega's LICENSE covers them. It is taken from a package of the same repository and licence, a pin first.
     """
     for key, entry in packages.items():
         if entry["license_text"] is None:
@@ -288,12 +283,13 @@ def list_bundle(work: Path, pin: tuple[str, str, str | None], registry: Registry
     before = registry.published(name)[version] + RELEASE_WINDOW
     modules = install(work, name, tarball, before)
     repository = repository_of(json.loads(files["package.json"]))
-    names = {json.loads((p / "package.json").read_text())["name"] for p in installed(modules)}
+    tree = installed(modules)
+    names = {manifest["name"] for manifest in tree.values()}
     contents = []
     for package, wanted in sorted(sources_by_package(source_map, name, names).items()):
         own = package == name
         found, differ = (version, differing(files, wanted)) if own else \
-            identify(package, wanted, modules, registry, before)
+            identify(package, wanted, tree, registry, before)
         key = f"{package}@{found}"
         if key not in packages:
             packages[key] = {"name": package, "version": found, "bundles": [], "files": {},
