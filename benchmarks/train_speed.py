@@ -1,17 +1,27 @@
-"""Training throughput: the course-style loop vs the project's batched path, in one run.
+"""Training throughput of every cell against the matmul limit and PyTorch's own layers, in one run.
 
-course-style: one name per optimizer step, a Python loop over its letters through the cell's
-step() with a fresh one-hot tensor per letter (the course report's train()).
-project: the training loop's own step (surnames.step.optimizer_step) at the given batch sizes (one-hot lookups,
-hand-written BPTT, the params' gradient clipping).
+For each cell (course RNN and LSTM, and the ablation ladder's cells), at its params.yaml
+hidden size, batch size, optimizer and gradient clipping, on fold 0's train names under the
+balanced draw, one thread unless --threads says otherwise:
 
-nn.LSTM peer (LSTM only): what a PyTorch user would write instead: nn.Embedding + nn.LSTM
-over a packed batch + a Linear read-out, same hidden size, batch, Adam and clipping.
+- project: the training loop's own step (surnames.step.optimizer_step: one-hot lookups, the
+  hand-written BPTT of surnames/kernels.py, fused Adam), samples (names) per second.
+- FLOP/sample: the cell's necessary work per name: forward, input-gradient and
+  weight-gradient products of the recurrence (G x H weights) over the letters that read a
+  state (a name of L letters: L - 2 products; the first letter reads zeros and one-hot
+  inputs are row lookups), plus the read-out's three products.
+- limit: the samples/s that sgemm reaches on those products at the cell's own shapes,
+  measured in this run ([B, H] x [H, G], [B, G] x [G, H], [G, N] x [N, H] for N rows of a
+  batch), i.e. the step's FLOPs at that rate and nothing else; fraction = project / limit.
+- peer: what a PyTorch user would write: nn.Embedding + nn.LSTM (the LSTM cells) or
+  nn.RNN(nonlinearity="tanh") (the RNN cells; nn.RNN has no linear kind) + a Linear read-out,
+  same hidden size, batch, optimizer and clipping, over a padded batch (each name's output
+  read at its last letter) and over a packed one; ratio = project / the faster of the two.
+- course-style (--course-style): one name per optimizer step through the cell's step(), a
+  Python loop over its letters (the course report's train()).
 
-Reports the median samples/s over --repeats timed windows of --seconds each, the ratio
-to the course-style loop, and for the LSTM the project's ratio to the peer at the same batch.
-Run it on a quiet machine: `make bench` or
-`python -m benchmarks.train_speed --threads 2 --batch-sizes 64 256`.
+Reports medians over --repeats timed windows of --seconds each. Run it on a quiet machine:
+`make bench` (about 2 minutes) or `python -m benchmarks.train_speed --models lstm`.
 """
 import argparse
 import statistics
@@ -24,9 +34,12 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from surnames import cells, dvc_yaml
 from surnames.alphabet import N_LETTERS
+from surnames.memory import keep_freed_memory
 from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
 from surnames.params import load_params
-from surnames.step import OPTIMIZERS, optimizer_step
+from surnames.step import OPTIMIZERS, build_optimizer, optimizer_step
+
+GATES = {"rnn": 1, "tanh_rnn": 1, "wide_tanh_rnn": 1, "lstm": 4, "lstm_forget_open": 3, "lstm_output_open": 3}
 
 
 def course_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
@@ -41,35 +54,33 @@ def course_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
     optimizer.step()
 
 
-class PeerLSTM(torch.nn.Module):
-    """The usual PyTorch way: embedding (as wide as the one-hot input), cuDNN-style nn.LSTM over
-    a packed batch, a Linear read-out of the last hidden state."""
+class Peer(torch.nn.Module):
+    """The usual PyTorch way: an embedding as wide as the one-hot input, nn.LSTM or a tanh
+    nn.RNN over the whole name, a Linear read-out of the last letter's hidden state."""
 
-    def __init__(self, letters: int, hidden_size: int, classes: int):
+    def __init__(self, kind: str, letters: int, hidden_size: int, classes: int, packed: bool):
         super().__init__()
         self.embedding = torch.nn.Embedding(letters, letters)
-        self.lstm = torch.nn.LSTM(letters, hidden_size)
+        self.recurrence = torch.nn.LSTM(letters, hidden_size) if kind == "lstm" else \
+            torch.nn.RNN(letters, hidden_size, nonlinearity="tanh")
         self.readout = torch.nn.Linear(hidden_size, classes)
+        self.packed = packed
 
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(self.embedding(letters), lengths, enforce_sorted=False)
-        _, (hidden, _) = self.lstm(packed)
-        return F.log_softmax(self.readout(hidden[-1]), dim=1)
+        inputs = self.embedding(letters)
+        if self.packed:
+            _, state = self.recurrence(pack_padded_sequence(inputs, lengths, enforce_sorted=False))
+            last = (state[0] if isinstance(state, tuple) else state)[-1]
+        else:
+            outputs, _ = self.recurrence(inputs)
+            last = outputs[lengths - 1, torch.arange(len(lengths))]
+        return F.log_softmax(self.readout(last), dim=1)
 
 
-def peer_step(model, optimizer, batch, grad_clip: float) -> None:
-    letters, lengths, targets = batch
-    loss = F.nll_loss(model(letters, lengths), targets)
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-
-
-def samples_per_second(step, batch: int, seconds: float, repeats: int) -> tuple[float, list[float]]:
+def samples_per_second(step, batch: int, seconds: float, repeats: int) -> float:
     """Median over `repeats` windows of calling step() for about `seconds` each."""
     for _ in range(3):
-        step()  # warm-up: allocator, autograd caches
+        step()  # warm-up: allocator, caches
     rates = []
     for _ in range(repeats):
         done, started = 0, time.perf_counter()
@@ -77,56 +88,84 @@ def samples_per_second(step, batch: int, seconds: float, repeats: int) -> tuple[
             step()
             done += batch
         rates.append(done / (time.perf_counter() - started))
-    return statistics.median(rates), rates
+    return statistics.median(rates)
+
+
+def flops_per_sample(name: str, hidden: int, classes: int, lengths: torch.Tensor) -> float:
+    """The necessary FLOPs per name (see the module docstring) for names of these lengths."""
+    products = float((lengths - 2).clamp(min=0).double().mean())
+    return 3 * 2 * hidden * GATES[name] * hidden * products + 3 * 2 * hidden * classes
+
+
+def sgemm_rate(name: str, hidden: int, batch: int, rows: int, seconds: float, repeats: int) -> float:
+    """FLOP/s of the step's three product shapes, run back to back (median of windows)."""
+    width = GATES[name] * hidden
+    a, w_t = torch.randn(batch, hidden), torch.randn(hidden, width)
+    grad, w = torch.randn(batch, width), torch.randn(width, hidden)
+    grad_rows, states = torch.randn(rows, width), torch.randn(rows, hidden)
+    out, out_grad = torch.empty(batch, width), torch.empty(batch, hidden)
+
+    def products():
+        torch.mm(a, w_t, out=out)
+        torch.mm(grad, w, out=out_grad)
+        grad_rows.t().mm(states)
+
+    work = 2 * batch * hidden * width * 2 + 2 * rows * width * hidden
+    return samples_per_second(products, 1, seconds, repeats) * work
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: each model's params.yaml threads)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: params.yaml batch_size")
-    parser.add_argument("--models", nargs="+", default=["rnn", "lstm"])
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the stages' 1-thread fold processes)")
+    parser.add_argument("--models", nargs="+", default=list(cells.CELLS), choices=list(cells.CELLS))
+    parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--course-style", action="store_true", help="also time the one-name-per-step loop")
     args = parser.parse_args()
+    keep_freed_memory()  # as the training stage does (surnames/memory.py)
+    torch.set_num_threads(args.threads)
     # the prepared folder is the train stages' input from prepare, as dvc.yaml says
     (prepared,) = set(dvc_yaml.outs("prepare")) & set(dvc_yaml.deps("train_rnn"))
     categories = read_categories(prepared)
     encoded = Encoded(read_split(Path(prepared) / fold_name(0), "train", categories), categories)  # fold 0's
-    print(f"{'model':5} {'path':14} {'threads':>7} {'samples/s (median)':>19} {'ratio':>7}   all windows")
+    print(f"{args.threads} thread(s); fold 0's train names, balanced draw; median of {args.repeats} windows of "
+          f"{args.seconds:g} s")
+    print(f"{'cell':17} {'batch':>5} {'samples/s':>10} {'FLOP/sample':>12} {'sgemm GF/s':>10} {'limit/s':>9} "
+          f"{'fraction':>8}   {'peer':18} {'padded/s':>9} {'packed/s':>9} {'ratio':>6}"
+          + (f" {'course/s':>9}" if args.course_style else ""))
     for name in args.models:
         params = load_params(f"train_{name}")
-        threads = args.threads or params["threads"]
-        torch.set_num_threads(threads)
+        hidden, batch = params["hidden_size"], params["batch_size"]
         sampler = Sampler(encoded, "balanced", torch.Generator().manual_seed(0))
+        draws = [encoded.batch(sampler.draw(batch)) for _ in range(64)]  # the same batches for every contender
+        cycle = iter(range(10**12))
 
-        def fresh():
-            torch.manual_seed(0)
-            model = cells.build(name, N_LETTERS, params["hidden_size"], len(categories))
-            return model, OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+        def next_batch():
+            return draws[next(cycle) % len(draws)]
 
-        model, optimizer = fresh()
-        course_rate, windows = samples_per_second(
-            lambda: course_style_step(model, optimizer, encoded, int(sampler.draw(1))), 1, args.seconds, args.repeats)
-        rounded = [round(w) for w in windows]
-        print(f"{name:5} {'course-style':14} {threads:7} {course_rate:19,.0f} {1:7.1f}x   {rounded}")
-        for batch in args.batch_sizes or [params["batch_size"]]:
-            model, optimizer = fresh()
-            rate, windows = samples_per_second(
-                lambda: optimizer_step(model, optimizer, encoded.batch(sampler.draw(batch)), params["grad_clip"], 0,
-                                       f"train_{name}"), batch, args.seconds, args.repeats)
-            print(f"{name:5} {f'batch {batch}':14} {threads:7} {rate:19,.0f} {rate / course_rate:7.1f}x   "
-                  f"{[round(w) for w in windows]}", flush=True)
-            if name == "lstm":
-                torch.manual_seed(0)
-                peer = PeerLSTM(N_LETTERS, params["hidden_size"], len(categories))
-                peer_optimizer = OPTIMIZERS[params["optimizer"]](peer.parameters(), lr=params["lr"])
-                peer_rate, windows = samples_per_second(
-                    lambda: peer_step(peer, peer_optimizer, encoded.batch(sampler.draw(batch)), params["grad_clip"]),
-                    batch, args.seconds, args.repeats)
-                print(f"{name:5} {f'nn.LSTM {batch}':14} {threads:7} {peer_rate:19,.0f} {peer_rate / course_rate:7.1f}x"
-                      f"   {[round(w) for w in windows]}   project / nn.LSTM peer: {rate / peer_rate:.2f}x",
-                      flush=True)
+        def timed(model):  # the training loop's step: loss, check, backward, clipping, the optimizer
+            optimizer = build_optimizer(params["optimizer"], model.parameters(), params["lr"])
+            return samples_per_second(lambda: optimizer_step(model, optimizer, next_batch(), params["grad_clip"],
+                                                             0, f"train_{name}"), batch, args.seconds, args.repeats)
+
+        torch.manual_seed(0)
+        rate = timed(cells.build(name, N_LETTERS, hidden, len(categories)))
+        lengths = torch.cat([lengths for _, lengths, _ in draws])
+        flops = flops_per_sample(name, hidden, len(categories), lengths)
+        rows = int(round(batch * float((lengths - 2).clamp(min=0).double().mean())))
+        limit = sgemm_rate(name, hidden, batch, rows, args.seconds, args.repeats) / flops
+        kind = "lstm" if name.startswith("lstm") else "rnn"
+        peers = [timed(Peer(kind, N_LETTERS, hidden, len(categories), packed)) for packed in (False, True)]
+        peer_name = "nn.LSTM" if kind == "lstm" else "nn.RNN tanh"
+        line = (f"{name:17} {batch:5} {rate:10,.0f} {flops / 1e6:9.2f} M {limit * flops / 1e9:10.1f} {limit:9,.0f} "
+                f"{rate / limit:8.2f}   {peer_name:18} {peers[0]:9,.0f} {peers[1]:9,.0f} {rate / max(peers):5.2f}x")
+        if args.course_style:
+            model = cells.build(name, N_LETTERS, hidden, len(categories))
+            optimizer = OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+            course = samples_per_second(lambda: course_style_step(model, optimizer, encoded, int(sampler.draw(1))),
+                                        1, args.seconds, args.repeats)
+            line += f" {course:9,.0f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

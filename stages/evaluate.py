@@ -12,6 +12,7 @@ from pathlib import Path
 
 from surnames.errors import Parser, cli
 from surnames.evaluate import run
+from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 
 
@@ -25,6 +26,7 @@ def main(argv):
                         help="the ablation cells' predictions files (the pair gives the ladder's ends)")
     parser.add_argument("--compare", type=Path, required=True, help="where to write the comparison (JSON)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
     result = run(load_params("evaluate"), args.prepared, args.pair, args.baseline, args.compare, args.ladder)
     first, second = (path.stem for path in args.pair)
     ba = result["test"]["balanced_accuracy"]

@@ -9,6 +9,7 @@ MODEL is rnn, lstm (a course cell: give the three plot files), baseline or major
 from pathlib import Path
 
 from surnames.errors import Parser, cli
+from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 from surnames.score import MODELS, Paths, run
 
@@ -24,6 +25,7 @@ def main(argv):
     for kind in ("confusion", "length", "gradients"):
         parser.add_argument(f"--{kind}", type=Path, help=f"where to write a cell's {kind} plot data (CSV)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
     paths = Paths(args.metrics, args.predictions, args.confusion, args.length, args.gradients)
     metrics = run(args.model, load_params("evaluate"), args.prepared, args.models, paths)
     train, test = metrics["train"]["balanced_accuracy"], metrics["test"]["balanced_accuracy"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from surnames import cells
 from surnames.errors import Parser, ProjectError, cli
+from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 from surnames.train import run
 
@@ -21,6 +22,7 @@ def main(argv):
     parser.add_argument("curves_dir", type=Path, help="where to write fold-<i>.csv, training curves per fold")
     parser.add_argument("summary", type=Path, help="where to write the training summary (JSON)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
     if args.model not in cells.CELLS:
         raise ProjectError(f"unknown model {args.model!r}: expected one of {', '.join(cells.CELLS)}")
     section = f"train_{args.model}"

@@ -68,8 +68,7 @@ class RNN(Cell):
 
     def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Hidden state after each name's first len-1 letters (zeros for one-letter names)."""
-        return kernels.linear_recurrence(self._input_half(self.i2h), self.i2h.bias, self._hidden_half(self.i2h),
-                                         letters, lengths - 1)
+        return kernels.linear_recurrence(self.i2h.weight, self.i2h.bias, self.input_size, letters, lengths - 1)
 
 
 class TanhRNN(RNN):
@@ -80,8 +79,7 @@ class TanhRNN(RNN):
         return output, torch.tanh(hidden)
 
     def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return kernels.tanh_recurrence(self._input_half(self.i2h), self.i2h.bias, self._hidden_half(self.i2h),
-                                       letters, lengths - 1)
+        return kernels.tanh_recurrence(self.i2h.weight, self.i2h.bias, self.input_size, letters, lengths - 1)
 
 
 class LSTM(Cell):
@@ -113,11 +111,12 @@ class LSTM(Cell):
 
     def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Hidden state after each name's first len-1 letters (the last letter's state is never read)."""
-        gates = [gate for gate in (self.i2i, self.i2f, self.i2c, self.i2g) if gate is not None]
+        # the kernel's order: the sigmoid gates (input, forget, output), then the candidate
+        gates = [gate for gate in (self.i2i, self.i2f, self.i2g, self.i2c) if gate is not None]
         weight = torch.cat([gate.weight for gate in gates])
         bias = torch.cat([gate.bias for gate in gates])
-        return kernels.lstm_recurrence(weight[:, : self.input_size].t(), bias, weight[:, self.input_size :],
-                                       letters, lengths - 1, self.i2f is not None, self.i2g is not None)
+        return kernels.lstm_recurrence(weight, bias, self.input_size, letters, lengths - 1,
+                                       self.i2f is not None, self.i2g is not None)
 
 
 class LSTMForgetOpen(LSTM):

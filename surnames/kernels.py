@@ -3,185 +3,284 @@ the ablation cells (surnames/cells.py).
 
 Autograd records a dozen small ops per letter; for names of ~7 letters in batches of a few
 hundred that bookkeeping, not arithmetic, dominates on a CPU. These functions run the
-recurrence with autograd off, in a packed layout, and compute all gradients in one reverse
-loop plus three large matrix products.
+recurrence with autograd off and compute every gradient in one reverse loop plus a few
+large products. Without gradients (prediction) they save nothing for a backward pass.
 
 Packed layout (as PyTorch's packed sequences): rows sorted by `steps` (letters consumed),
-longest first, so at letter t only the first `running[t]` rows are still running; row t's
-slice of every buffer holds those rows at letter t, with no padding.
+longest first, so at step t only the first `running[t]` rows are still running. Every
+buffer holds one row per (name, step), step after step with no padding, and a row's state
+stays where it was computed: the state step t reads is the first `running[t]` rows of step
+t - 1's block. Step 0 reads the zero state, so it has no product with the hidden weights;
+nor has the backward pass there, nor the weight gradient: those products would be zeros.
 
-Inputs: `table` [letters, G] is the input half of the weights, transposed (a Linear layer
-applied to a one-hot letter is one row of it), `bias` [G], `w_hidden` [G, H] the hidden
-half, `letters` [T, B] padded letter indices and `steps` [B]. Output: each row's hidden
-state after its own `steps` letters (zeros when steps = 0). tests/test_models.py checks
-values and gradients against the letter-by-letter course computation and gradcheck.
+Inputs: `weight` [G, letters + H] and `bias` [G] of the cell's layers applied to
+cat(one_hot(letter), hidden) (G = H for an RNN; an LSTM's gate layers stacked in the order
+input, forget, output, candidate, so the sigmoid gates are one block), `letters` [T, B]
+padded letter indices and `steps` [B]. Output: each row's hidden state after its own
+`steps` letters (zeros when steps = 0). tests/test_models.py checks values and gradients
+against the letter-by-letter course computation and gradcheck.
 """
+from dataclasses import dataclass
+
 import torch
 
 
-def _pack(letters: torch.Tensor, steps: torch.Tensor):
-    """(order, running, packed letters) for the rows sorted longest first."""
+@dataclass
+class _Packed:
+    letters: torch.Tensor   # [N] the letter each (name, step) row consumes
+    running: list[int]      # names still running at each step
+    starts: list[int]       # where each step's block of rows begins
+    previous: torch.Tensor  # [N - running[0]] for each row after step 0: its name's row one step earlier
+    last: torch.Tensor      # [B] each name's (original order) row at its last step; N when it has no steps
+
+
+def _pack(letters: torch.Tensor, steps: torch.Tensor) -> _Packed:
     order = torch.argsort(steps, descending=True, stable=True)
-    counts = torch.bincount(steps, minlength=int(steps.max()) + 1)
-    running = (counts.sum() - torch.cumsum(counts, 0))[:-1].tolist()  # rows with steps > t
     sorted_steps = steps[order]
-    mask = torch.arange(len(running)).unsqueeze(1) < sorted_steps.unsqueeze(0)  # [T, B]
-    return order, running, letters[: len(running)][:, order].masked_select(mask)
+    counts = torch.bincount(steps, minlength=int(steps.max()) + 1)
+    running_t = (counts.sum() - torch.cumsum(counts, 0))[:-1]  # names with steps > t
+    starts_t = torch.cumsum(running_t, 0) - running_t
+    mask = torch.arange(len(running_t)).unsqueeze(1) < sorted_steps.unsqueeze(0)  # [T, B]
+    step_of = torch.repeat_interleave(torch.arange(len(running_t)), running_t)  # each row's step
+    rank = torch.arange(len(step_of)) - starts_t[step_of]  # each row's name, in sorted order
+    later = step_of > 0
+    previous = starts_t[step_of[later] - 1] + rank[later]
+    last_sorted = torch.where(sorted_steps > 0, starts_t[(sorted_steps - 1).clamp(min=0)] + torch.arange(len(order)),
+                              len(step_of))
+    last = torch.empty_like(last_sorted).index_copy_(0, order, last_sorted)
+    return _Packed(letters[: len(running_t)][:, order].masked_select(mask), running_t.tolist(), starts_t.tolist(),
+                   previous, last)
 
 
-def _slices(running: list[int]):
-    offset = 0
-    for n in running:
-        yield n, slice(offset, offset + n)
-        offset += n
+def _blocks(packed: _Packed):
+    """(step, rows running, this step's rows, the previous step's rows that this step reads)."""
+    before = None
+    for t, (n, start) in enumerate(zip(packed.running, packed.starts)):
+        rows = slice(start, start + n)
+        yield t, n, rows, before
+        before = slice(start, start + (packed.running[t + 1] if t + 1 < len(packed.running) else 0))
 
 
-class _LinearRecurrence(torch.autograd.Function):
-    """The course RNN: h_t = table[letter_t] + bias + h_{t-1} @ w_hidden.T (no non-linearity)."""
+def _inputs(weight, bias, input_size, packed, doubled: slice):
+    """The letters' pre-activations [N, G] (a Linear layer applied to a one-hot letter is a
+    row lookup) and the hidden weights transposed, [H, G], contiguous for the products; the
+    `doubled` columns are 2x (exactly: a power of two), for _tanh."""
+    table, w_t, bias = weight[:, :input_size].t().contiguous(), weight[:, input_size:].t().contiguous(), bias.clone()
+    for tensor in (table, w_t, bias.unsqueeze(0)):
+        tensor[:, doubled] *= 2
+    return table.index_select(0, packed.letters).add_(bias), w_t
+
+
+def _tanh(doubled: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """tanh(a) from 2a, as 2 sigmoid(2a) - 1 (the same to 2e-7), into `out` (may be `doubled`):
+    torch's CPU tanh runs about 7x slower than its sigmoid here, the largest cost after the products."""
+    return torch.sigmoid(doubled, out=out).mul_(2).sub_(1)
+
+
+def _final(states: torch.Tensor, packed: _Packed) -> torch.Tensor:
+    """Each name's state at its last step [B, H] (zeros for names with no steps)."""
+    none = packed.last == len(states)
+    return states.index_select(0, packed.last.masked_fill(none, 0)).masked_fill_(none.unsqueeze(1), 0)
+
+
+def _output_grads(grad_final: torch.Tensor, packed: _Packed) -> torch.Tensor:
+    """d loss / d state [N, H], packed: the incoming gradient at each name's last row."""
+    grad = grad_final.new_zeros(len(packed.letters) + 1, grad_final.shape[1])
+    return grad.index_copy_(0, packed.last, grad_final)[:-1]
+
+
+def _weight_grads(grad_pre, states, packed, input_size):
+    """Gradients of weight [G, letters + H] and bias from the packed pre-activation gradients
+    [N, G] and the states [N, H] each step produced (step 0 read zeros: no term)."""
+    grad_table = grad_pre.new_zeros(input_size, grad_pre.shape[1]).index_add_(0, packed.letters, grad_pre)
+    grad_hidden = grad_pre[packed.running[0]:].t().mm(states.index_select(0, packed.previous))
+    return torch.cat([grad_table.t(), grad_hidden], 1), grad_pre.sum(0)
+
+
+# The course RNN: h_t = W [one_hot(letter_t), h_{t-1}] + b (no non-linearity).
+
+def _linear_forward(weight, bias, input_size, packed):
+    states, w_t = _inputs(weight, bias, input_size, packed, slice(0, 0))  # pre-activations become the states
+    for t, n, rows, before in _blocks(packed):
+        if t:
+            states[rows].addmm_(states[before], w_t)
+    return (states,)
+
+
+class _Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, bias, input_size, packed):
+        (states,) = _linear_forward(weight, bias, input_size, packed)
+        ctx.save_for_backward(weight, states)
+        ctx.input_size, ctx.packed = input_size, packed
+        return _final(states, packed)
 
     @staticmethod
-    def forward(ctx, table, bias, w_hidden, packed, running, batch):
-        inputs = table.index_select(0, packed).add_(bias)  # [N, H]
-        before = torch.empty_like(inputs)  # the state each step reads
-        hidden = inputs.new_zeros(batch, w_hidden.shape[1])
-        for n, rows in _slices(running):
-            before[rows] = hidden[:n]
-            hidden[:n] = inputs[rows].addmm_(hidden[:n], w_hidden.t())
-        ctx.save_for_backward(w_hidden, packed, before)
-        ctx.running, ctx.table_rows = running, table.shape[0]
-        return hidden
+    def backward(ctx, grad_final):
+        weight, states = ctx.saved_tensors
+        packed, w_hidden = ctx.packed, weight[:, ctx.input_size:].contiguous()
+        grad = _output_grads(grad_final, packed)  # d loss / d state = d loss / d pre-activation
+        for t, n, rows, before in reversed(list(_blocks(packed))):
+            if t:  # `before`'s names run on to step t: no output gradient of their own there, so overwrite
+                torch.mm(grad[rows], w_hidden, out=grad[before])
+        return *_weight_grads(grad, states, packed, ctx.input_size), None, None
+
+
+# The tanh RNN: h_t = tanh(W [one_hot(letter_t), h_{t-1}] + b).
+
+def _tanh_forward(weight, bias, input_size, packed):
+    states, w_t = _inputs(weight, bias, input_size, packed, slice(None))
+    for t, n, rows, before in _blocks(packed):
+        step = states[rows]
+        if t:
+            step.addmm_(states[before], w_t)
+        _tanh(step, out=step)
+    return (states,)
+
+
+class _Tanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, bias, input_size, packed):
+        (states,) = _tanh_forward(weight, bias, input_size, packed)
+        ctx.save_for_backward(weight, states)
+        ctx.input_size, ctx.packed = input_size, packed
+        return _final(states, packed)
 
     @staticmethod
-    def backward(ctx, grad_hidden):
-        w_hidden, packed, before = ctx.saved_tensors
-        grad_hidden = grad_hidden.clone()
-        grad_inputs = torch.empty_like(before)
-        for n, rows in reversed(list(_slices(ctx.running))):
-            grad_inputs[rows] = grad_hidden[:n]
-            torch.mm(grad_inputs[rows], w_hidden, out=grad_hidden[:n])
-        return _weight_grads(grad_inputs, before, packed, ctx.table_rows) + (None, None, None)
+    def backward(ctx, grad_final):
+        weight, states = ctx.saved_tensors
+        packed, w_hidden = ctx.packed, weight[:, ctx.input_size:].contiguous()
+        slope = torch.mul(states, states).neg_().add_(1)  # d tanh / d pre-activation
+        grad = _output_grads(grad_final, packed)  # d loss / d state, then / d pre-activation
+        for t, n, rows, before in reversed(list(_blocks(packed))):
+            grad[rows].mul_(slope[rows])
+            if t:
+                torch.mm(grad[rows], w_hidden, out=grad[before])
+        return *_weight_grads(grad, states, packed, ctx.input_size), None, None
 
 
-class _TanhRecurrence(torch.autograd.Function):
-    """The tanh RNN: h_t = tanh(table[letter_t] + bias + h_{t-1} @ w_hidden.T)."""
+# The course LSTM: gates i, f, o = sigmoid(...), candidate g = tanh(...),
+# c_t = f c_{t-1} + i g, h_t = o tanh(c_t). An ablation cell holds f or o open at 1: no block.
+
+@dataclass
+class _Gates:
+    """Column blocks of the stacked gates [N, G]: sigmoid gates first, the candidate last."""
+    size: int
+    forget: bool
+    output: bool
+
+    def sigmoids(self) -> slice:
+        return slice(0, (1 + self.forget + self.output) * self.size)
+
+    def block(self, gate: str) -> slice:
+        index = {"i": 0, "f": 1, "o": 1 + self.forget, "g": 1 + self.forget + self.output}[gate]
+        return slice(index * self.size, (index + 1) * self.size)
+
+    def split(self, gates: torch.Tensor):
+        """(i, f, o, g) column blocks of `gates`, as views; an open gate's is None."""
+        blocks = iter(gates.split(self.size, 1))
+        i, f, o = next(blocks), next(blocks) if self.forget else None, next(blocks) if self.output else None
+        return i, f, o, next(blocks)
+
+
+def _lstm_forward(weight, bias, input_size, packed, gates_of: _Gates):
+    """Gate activations [N, G]; twice the cell states, their tanh and the hidden states [N, H], packed.
+    The cell state is kept doubled (exactly) so that _tanh reads it as it is."""
+    gates, w_t = _inputs(weight, bias, input_size, packed, gates_of.block("g"))  # then activations in place
+    cells, tanh_cells = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(2))
+    states = torch.empty_like(cells) if gates_of.output else tanh_cells  # o = 1: h = tanh(c)
+    for t, n, rows, before in _blocks(packed):
+        step = gates[rows]
+        if t:
+            step.addmm_(states[before], w_t)
+        i, f, o, g = gates_of.split(step.sigmoid_())
+        g.mul_(2).sub_(1)  # the candidate's tanh, from the sigmoid of its doubled pre-activation
+        cell = cells[rows]
+        if not t:
+            torch.mul(i, g, out=cell).mul_(2)
+        elif f is not None:
+            torch.mul(f, cells[before], out=cell).addcmul_(i, g, value=2)
+        else:  # f = 1: the cell state only accumulates
+            torch.addcmul(cells[before], i, g, value=2, out=cell)
+        tanh_cell = _tanh(cell, out=tanh_cells[rows])
+        if o is not None:
+            torch.mul(o, tanh_cell, out=states[rows])
+    return gates, cells, tanh_cells, states
+
+
+class _LSTM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, bias, input_size, packed, gates_of):
+        gates, cells, tanh_cells, states = _lstm_forward(weight, bias, input_size, packed, gates_of)
+        ctx.save_for_backward(weight, gates, cells, tanh_cells, states)
+        ctx.input_size, ctx.packed, ctx.gates_of = input_size, packed, gates_of
+        return _final(states, packed)
 
     @staticmethod
-    def forward(ctx, table, bias, w_hidden, packed, running, batch):
-        states = table.index_select(0, packed).add_(bias)  # [N, H] pre-activations, then each step's new state
-        before = torch.empty_like(states)  # the state each step reads
-        hidden = states.new_zeros(batch, w_hidden.shape[1])
-        for n, rows in _slices(running):
-            before[rows] = hidden[:n]
-            hidden[:n] = states[rows].addmm_(hidden[:n], w_hidden.t()).tanh_()
-        ctx.save_for_backward(w_hidden, packed, before, 1 - states * states)  # d state / d pre-activation
-        ctx.running, ctx.table_rows = running, table.shape[0]
-        return hidden
-
-    @staticmethod
-    def backward(ctx, grad_hidden):
-        w_hidden, packed, before, slope = ctx.saved_tensors
-        grad_hidden = grad_hidden.clone()
-        grad_inputs = torch.empty_like(before)
-        for n, rows in reversed(list(_slices(ctx.running))):
-            torch.mul(grad_hidden[:n], slope[rows], out=grad_inputs[rows])
-            torch.mm(grad_inputs[rows], w_hidden, out=grad_hidden[:n])
-        return _weight_grads(grad_inputs, before, packed, ctx.table_rows) + (None, None, None)
-
-
-class _LSTMRecurrence(torch.autograd.Function):
-    """The course LSTM; gate blocks of `table`, `bias` and `w_hidden` in the order
-    (input i2i, forget i2f, candidate i2c, output i2g). An ablation cell holds the forget or
-    the output gate open (`forget` / `output` False): that gate is 1 and has no block."""
-
-    @staticmethod
-    def forward(ctx, table, bias, w_hidden, packed, running, batch, forget=True, output=True):
-        size = w_hidden.shape[1]
-        sigmoid_end = (2 if forget else 1) * size  # i (and f) are sigmoids, then the candidate, then o
-        gates = table.index_select(0, packed).add_(bias)  # [N, gates x H] pre-activations, then activations
-        before = gates.new_empty(len(packed), size)  # hidden state each step reads
-        cell_before, tanh_cell = torch.empty_like(before), torch.empty_like(before)
-        hidden, cell = gates.new_zeros(batch, size), gates.new_zeros(batch, size)
-        for n, rows in _slices(running):
-            before[rows], cell_before[rows] = hidden[:n], cell[:n]
-            step = gates[rows].addmm_(hidden[:n], w_hidden.t())
-            step[:, :sigmoid_end].sigmoid_()
-            step[:, sigmoid_end : sigmoid_end + size].tanh_()
-            if output:
-                step[:, sigmoid_end + size :].sigmoid_()
-            i, f, g, o = _split(step, size, forget, output)
-            if forget:
-                torch.addcmul(f * cell[:n], i, g, out=cell[:n])
-            else:  # f = 1: the cell state only accumulates
-                cell[:n].addcmul_(i, g)
-            torch.tanh(cell[:n], out=tanh_cell[rows])
-            if output:
-                torch.mul(o, tanh_cell[rows], out=hidden[:n])
-            else:
-                hidden[:n] = tanh_cell[rows]
-        # Everything backward needs that does not depend on the incoming gradient, at once:
-        # d cell_t / d hidden_t, d pre-activations / d cell_t (i, f, g), / d hidden_t (o).
-        i, f, g, o = _split(gates, size, forget, output)
-        squashed = 1 - tanh_cell * tanh_cell
-        cell_from_hidden = o * squashed if output else squashed
-        local = [g * i * (1 - i)] + ([cell_before * f * (1 - f)] if forget else []) + [i * (1 - g * g)]
-        local = torch.stack(local + ([tanh_cell * o * (1 - o)] if output else []), 1)  # [N, gates, H]
-        ctx.save_for_backward(w_hidden, packed, before, f.contiguous() if forget else None, cell_from_hidden, local)
-        ctx.running, ctx.table_rows, ctx.output = running, table.shape[0], output
-        return hidden
-
-    @staticmethod
-    def backward(ctx, grad_hidden):
-        w_hidden, packed, before, forget, cell_from_hidden, local = ctx.saved_tensors
-        grad_hidden = grad_hidden.clone()
-        grad_cell = torch.zeros_like(grad_hidden)
-        grad_gates = torch.empty_like(local)  # [N, gates, H]
-        cell_gates = local.shape[1] - ctx.output  # i, (f), g: the gates that act through the cell state
-        for n, rows in reversed(list(_slices(ctx.running))):
-            dh = grad_hidden[:n]
-            dc = torch.addcmul(grad_cell[:n], dh, cell_from_hidden[rows])
-            torch.mul(dc.unsqueeze(1), local[rows, :cell_gates], out=grad_gates[rows, :cell_gates])
-            if ctx.output:
-                torch.mul(dh, local[rows, cell_gates], out=grad_gates[rows, cell_gates])
-            torch.mm(grad_gates[rows].view(n, -1), w_hidden, out=grad_hidden[:n])
-            if forget is None:
-                grad_cell[:n] = dc
-            else:
-                torch.mul(dc, forget[rows], out=grad_cell[:n])
-        grad_gates = grad_gates.view(len(packed), -1)
-        return _weight_grads(grad_gates, before, packed, ctx.table_rows) + (None,) * 5
+    def backward(ctx, grad_final):
+        weight, gates, cells, tanh_cells, states = ctx.saved_tensors
+        packed, gates_of, w_hidden = ctx.packed, ctx.gates_of, weight[:, ctx.input_size:].contiguous()
+        local, from_hidden = _lstm_local(gates, cells, tanh_cells, packed, gates_of)
+        grad_hidden = _output_grads(grad_final, packed)
+        grad_cell = grad_final.new_zeros(packed.running[0], gates_of.size)  # the names still running, sorted
+        grad_pre = torch.empty_like(gates)
+        blocks, o = local.shape[1] // gates_of.size, gates_of.block("o")
+        for t, n, rows, before in reversed(list(_blocks(packed))):
+            dh, dc = grad_hidden[rows], grad_cell[:n]
+            dc.addcmul_(dh, from_hidden[rows])
+            torch.mul(dc.unsqueeze(1), local[rows].view(n, blocks, -1), out=grad_pre[rows].view(n, blocks, -1))
+            if gates_of.output:  # the output gate acts on h directly, not through the cell state
+                torch.mul(dh, local[rows, o], out=grad_pre[rows, o])
+            if t:
+                torch.mm(grad_pre[rows], w_hidden, out=grad_hidden[before])
+                if gates_of.forget:
+                    dc.mul_(gates[rows, gates_of.block("f")])
+        return *_weight_grads(grad_pre, states, packed, ctx.input_size), None, None, None
 
 
-def _split(gates: torch.Tensor, size: int, forget: bool, output: bool):
-    """(i, f, g, o) column blocks of `gates`; an open gate's block is None."""
-    blocks = iter(gates.split(size, 1))
-    i = next(blocks)
-    f = next(blocks) if forget else None
-    g = next(blocks)
-    return i, f, g, next(blocks) if output else None
+def _lstm_local(gates, cells, tanh_cells, packed, gates_of: _Gates):
+    """What backward needs that does not depend on the incoming gradient, for all rows at
+    once: d pre-activation / d (c_t for i, f, g; h_t for o), and d h_t / d c_t."""
+    i, f, o, g = (gates_of.block(gate) for gate in "ifog")
+    sigmoids, candidate = gates[:, gates_of.sigmoids()], gates[:, g]
+    local = torch.empty_like(gates)
+    torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=local[:, gates_of.sigmoids()])  # s (1 - s)
+    local[:, i].mul_(candidate)
+    if gates_of.forget:  # times c_{t-1}: zero at step 0
+        local[: packed.running[0], f].zero_()
+        local[packed.running[0]:, f].mul_(cells.index_select(0, packed.previous)).mul_(0.5)  # cells are 2c
+    torch.mul(candidate, candidate, out=local[:, g])
+    torch.addcmul(gates[:, i], gates[:, i], local[:, g], value=-1, out=local[:, g])  # i (1 - g^2)
+    from_hidden = torch.mul(tanh_cells, tanh_cells)
+    if gates_of.output:
+        local[:, o].mul_(tanh_cells)
+        torch.addcmul(gates[:, o], gates[:, o], from_hidden, value=-1, out=from_hidden)  # o (1 - tanh^2 c)
+    else:
+        from_hidden.neg_().add_(1)
+    return local, from_hidden
 
 
-def _weight_grads(grad_inputs, before, packed, table_rows):
-    """Gradients of table, bias and w_hidden from the packed pre-activation gradients."""
-    grad_table = grad_inputs.new_zeros(table_rows, grad_inputs.shape[1]).index_add_(0, packed, grad_inputs)
-    return grad_table, grad_inputs.sum(0), grad_inputs.t().mm(before)
-
-
-def _run(function, table, bias, w_hidden, letters, steps, *options):
+def _run(function, forward, weight, bias, input_size, letters, steps, *options):
     if int(steps.max()) == 0:  # every name has one letter: no state is ever updated
-        return table.new_zeros(letters.shape[1], w_hidden.shape[1])
-    order, running, packed = _pack(letters, steps)
-    hidden = function.apply(table, bias, w_hidden, packed, running, letters.shape[1], *options)
-    return hidden.index_select(0, torch.argsort(order))
+        return weight.new_zeros(letters.shape[1], weight.shape[1] - input_size)
+    packed = _pack(letters, steps)
+    if torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad):
+        return function.apply(weight, bias, input_size, packed, *options)
+    with torch.no_grad():  # prediction: the forward loop alone, nothing kept for a backward pass
+        *_, states = forward(weight, bias, input_size, packed, *options)
+    return _final(states, packed)
 
 
-def linear_recurrence(table, bias, w_hidden, letters, steps) -> torch.Tensor:
-    return _run(_LinearRecurrence, table, bias, w_hidden, letters, steps)
+def linear_recurrence(weight, bias, input_size: int, letters, steps) -> torch.Tensor:
+    return _run(_Linear, _linear_forward, weight, bias, input_size, letters, steps)
 
 
-def tanh_recurrence(table, bias, w_hidden, letters, steps) -> torch.Tensor:
-    return _run(_TanhRecurrence, table, bias, w_hidden, letters, steps)
+def tanh_recurrence(weight, bias, input_size: int, letters, steps) -> torch.Tensor:
+    return _run(_Tanh, _tanh_forward, weight, bias, input_size, letters, steps)
 
 
-def lstm_recurrence(table, bias, w_hidden, letters, steps, forget: bool = True, output: bool = True) -> torch.Tensor:
+def lstm_recurrence(weight, bias, input_size: int, letters, steps, forget: bool = True,
+                    output: bool = True) -> torch.Tensor:
     """`forget` / `output` False: that gate is held open (1) and has no block in the weights."""
-    return _run(_LSTMRecurrence, table, bias, w_hidden, letters, steps, forget, output)
+    gates_of = _Gates(weight.shape[1] - input_size, forget, output)
+    return _run(_LSTM, _lstm_forward, weight, bias, input_size, letters, steps, gates_of)

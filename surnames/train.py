@@ -24,7 +24,7 @@ from surnames.data import Encoded, Sampler, fold_name, folds_in, predict_log_pro
 from surnames.errors import ProjectError
 from surnames.params import resolve_threads
 from surnames.scores import score_log_probs
-from surnames.step import OPTIMIZERS, optimizer_step
+from surnames.step import build_optimizer, optimizer_step
 from surnames.workers import run_jobs
 
 CURVE_COLUMNS = ["step", "samples_seen", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy"]
@@ -39,11 +39,8 @@ def class_weights(encoded: Encoded) -> torch.Tensor:
 
 
 def make_optimizer(params: dict, model: cells.Cell) -> torch.optim.Optimizer:
-    """The params' optimizer; Adam with weight decay is AdamW (decoupled decay)."""
-    if params["weight_decay"] > 0:
-        kind = torch.optim.AdamW if params["optimizer"] == "adam" else OPTIMIZERS[params["optimizer"]]
-        return kind(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
-    return OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+    """The params' optimizer (surnames/step.py)."""
+    return build_optimizer(params["optimizer"], model.parameters(), params["lr"], params["weight_decay"])
 
 
 def make_schedule(params: dict, optimizer: torch.optim.Optimizer):

@@ -2,11 +2,15 @@
 import multiprocessing
 import signal
 
+from surnames.memory import keep_freed_memory
 
-def _ignore_interrupts():
+
+def _start_worker():
     """Ctrl-C reaches the whole process group: the parent alone reports it (one line) and
-    stops the workers, instead of each worker printing its own traceback."""
+    stops the workers, instead of each worker printing its own traceback. A worker is a
+    new process: it sets up its memory as the entry point did (surnames/memory.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
 
 
 def run_jobs(function, jobs: list[tuple], processes: int) -> list:
@@ -21,5 +25,5 @@ def run_jobs(function, jobs: list[tuple], processes: int) -> list:
         return [function(*job) for job in jobs]
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([function.__module__])
-    with context.Pool(min(processes, len(jobs)), initializer=_ignore_interrupts) as pool:
+    with context.Pool(min(processes, len(jobs)), initializer=_start_worker) as pool:
         return pool.starmap(function, jobs, chunksize=1)
