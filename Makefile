@@ -47,9 +47,9 @@ browser:
 	    exit 1; \
 	  fi; }
 
-# Training throughput vs the course-style loop and an nn.LSTM peer; run on a quiet machine.
+# Training throughput of every cell against the sgemm limit on its shapes and nn.LSTM / nn.RNN peers; a quiet machine.
 bench: $(STAMP)
-	python -m benchmarks.train_speed --batch-sizes 64 256
+	python -m benchmarks.train_speed
 
 # One training stage alone vs two at once (and the course loop, thread/wait-policy variants); quiet machine.
 concurrency: $(STAMP)

@@ -13,10 +13,11 @@ def _start_worker():
     keep_freed_memory()
 
 
-def run_jobs(function, jobs: list[tuple], processes: int) -> list:
+def run_jobs(function, jobs: list[tuple], processes: int, preload: tuple[str, ...] = ()) -> list:
     """function(*job) for each job, in order; in `processes` worker processes when > 1.
 
-    Workers are forked from a fresh fork server that has imported `function`'s module once:
+    Workers are forked from a fresh fork server that has imported `function`'s module (and
+    the modules in `preload`) once:
     not forked from this process (a fork of a process that has started OpenMP threads can
     hang), and not spawned (each spawned worker would import torch again, seconds each).
     Leaving the pool terminates the workers, so a failure, Ctrl-C or kill of the parent
@@ -24,6 +25,6 @@ def run_jobs(function, jobs: list[tuple], processes: int) -> list:
     if processes == 1 or len(jobs) == 1:
         return [function(*job) for job in jobs]
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([function.__module__])
+    context.set_forkserver_preload([function.__module__, *preload])
     with context.Pool(min(processes, len(jobs)), initializer=_start_worker) as pool:
         return pool.starmap(function, jobs, chunksize=1)
