@@ -23,3 +23,11 @@ def _stopped_while_starting(signum, frame):
 if sys.argv[:1] == ["-m"]:  # `python -m stages.<name>` (argv[0] is "-m" while the package imports)
     signal.signal(signal.SIGINT, _stopped_while_starting)
     signal.signal(signal.SIGTERM, _stopped_while_starting)
+
+
+def finish() -> None:
+    """Exit at once after a stage's main has written everything: the interpreter's teardown
+    of torch's modules alone takes about 0.7 s here, in each of the 19 stages."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

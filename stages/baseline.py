@@ -7,6 +7,7 @@ Params: the `baseline` section of params.yaml.
 """
 from pathlib import Path
 
+from stages import finish
 from surnames.baseline import choose, run
 from surnames.errors import Parser, cli
 from surnames.params import load_params
@@ -32,3 +33,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main()
+    finish()  # only once main has returned: a failure exits through errors.cli as before

@@ -10,6 +10,7 @@ section of params.yaml.
 """
 from pathlib import Path
 
+from stages import finish
 from surnames.errors import Parser, cli
 from surnames.evaluate import run
 from surnames.memory import keep_freed_memory
@@ -36,3 +37,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main()
+    finish()  # only once main has returned: a failure exits through errors.cli as before

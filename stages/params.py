@@ -6,6 +6,7 @@
 import sys
 from pathlib import Path
 
+from stages import finish
 from surnames.errors import Parser, cli
 from surnames.params import SCHEMA, describe, read_params
 
@@ -26,3 +27,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main()
+    finish()  # only once main has returned: a failure exits through errors.cli as before

@@ -8,6 +8,7 @@ Params: the `prepare` section of params.yaml.
 """
 from pathlib import Path
 
+from stages import finish
 from surnames.errors import Parser, cli
 from surnames.params import load_params
 from surnames.prepare import prepare
@@ -30,3 +31,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main()
+    finish()  # only once main has returned: a failure exits through errors.cli as before

@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen: chosen before pyplot loads (in surnames.report)
 
+from stages import finish
 from surnames import dvc_yaml  # noqa: E402
 from surnames.errors import Parser, cli  # noqa: E402
 from surnames.params import read_params  # noqa: E402
@@ -62,3 +63,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main()
+    finish()  # only once main has returned: a failure exits through errors.cli as before

@@ -8,6 +8,7 @@ MODEL is rnn, lstm (a course cell: give the three plot files), baseline or major
 """
 from pathlib import Path
 
+from stages import finish
 from surnames.errors import Parser, cli
 from surnames.memory import keep_freed_memory
 from surnames.params import load_params
@@ -35,3 +36,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main()
+    finish()  # only once main has returned: a failure exits through errors.cli as before

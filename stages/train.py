@@ -6,6 +6,7 @@ Params: the `train_<model>` section of params.yaml.
 """
 from pathlib import Path
 
+from stages import finish
 from surnames import cells
 from surnames.errors import Parser, ProjectError, cli
 from surnames.memory import keep_freed_memory
@@ -33,3 +34,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main()
+    finish()  # only once main has returned: a failure exits through errors.cli as before

@@ -17,7 +17,7 @@ class NameResampler:
     """`draws` resamples of the distinct names, with replacement, from a fixed seed: every
     call to weights() yields the same draws, so two models scored on the same rows are paired."""
 
-    def __init__(self, names: list[str], draws: int, seed: int, chunk: int = 200):
+    def __init__(self, names: list[str], draws: int, seed: int, chunk: int = 40):
         index: dict[str, int] = {}
         self.name_of_row = torch.tensor([index.setdefault(name, len(index)) for name in names])
         self.n_names, self.draws, self.seed, self.chunk = len(index), draws, seed, chunk

@@ -106,7 +106,7 @@ class Sampler:
 
 
 @torch.no_grad()
-def predict_log_probs(model, encoded: Encoded, chunk: int = 4096) -> torch.Tensor:
+def predict_log_probs(model, encoded: Encoded, chunk: int = 2048) -> torch.Tensor:
     """Log-probabilities [N, classes] for every row of an encoded split, in chunks."""
     outputs = [model(*encoded.batch(torch.arange(start, min(start + chunk, len(encoded))))[:2])
                for start in range(0, len(encoded), chunk)]
