@@ -1,5 +1,6 @@
 """Running independent jobs (one per fold) in worker processes."""
 import multiprocessing
+import multiprocessing.forkserver
 import signal
 
 from surnames.memory import keep_freed_memory
@@ -11,6 +12,14 @@ def _start_worker():
     new process: it sets up its memory as the entry point did (surnames/memory.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
+
+
+def start_fork_server(preload: tuple[str, ...]) -> None:
+    """Start the fork server that run_jobs will use now, importing `preload`: its imports then
+    overlap the caller's own (a training stage's torch import) instead of following them."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    multiprocessing.forkserver.ensure_running()
 
 
 def run_jobs(function, jobs: list[tuple], processes: int, preload: tuple[str, ...] = ()) -> list:
