@@ -13,23 +13,6 @@ from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 from surnames.workers import start_fork_server
 
-# What the fold workers need: surnames.train, and torch._dynamo, which a torch optimizer's
-# constructor imports (surnames/train.py, OPTIMIZER_IMPORTS).
-WORKER_IMPORTS = ("surnames.train", "torch._dynamo")
-
-
-def start_workers_early(model: str) -> None:
-    """With several fold processes, start their fork server before this process imports torch:
-    the two import at once on 2 cores (about 2 s of each training stage)."""
-    if model not in CELLS:
-        return  # reported below, in the stage's own words
-    try:
-        params = load_params(f"train_{model}")
-    except ProjectError:
-        return  # bad params: reported below, as without the early start
-    if params["processes"] > 1 and len(params["folds"]) > 1:
-        start_fork_server(WORKER_IMPORTS)
-
 
 @cli
 def main(argv):
@@ -41,7 +24,8 @@ def main(argv):
     parser.add_argument("summary", type=Path, help="where to write the training summary (JSON)")
     args = parser.parse_args(argv)
     keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
-    start_workers_early(args.model)
+    if args.model in CELLS:  # an unknown model is reported below, in the stage's own words
+        start_fork_server(f"train_{args.model}", ("surnames.train", "torch._dynamo"))
     from surnames import cells  # torch: imported only now, beside the fork server's imports
     from surnames.train import run
     if args.model not in cells.CELLS:
