@@ -25,13 +25,10 @@ from surnames.errors import ProjectError
 from surnames.params import resolve_threads
 from surnames.scores import score_log_probs
 from surnames.step import build_optimizer, optimizer_step
-from surnames.workers import run_jobs
+from surnames.workers import OPTIMIZER_IMPORTS, run_jobs
 
 CURVE_COLUMNS = ["step", "samples_seen", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy"]
 FINAL_KEYS = ("val_loss", "val_accuracy", "val_balanced_accuracy")
-# A torch optimizer's constructor imports torch._dynamo (about 1.3 s here): once in the fork
-# server rather than in each of the 5 workers sharing 2 cores (about 3 s of a stage).
-OPTIMIZER_IMPORTS = ("torch._dynamo",)
 
 
 
