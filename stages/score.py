@@ -4,7 +4,8 @@
         [--confusion FILE --length FILE --gradients FILE]          (paths from dvc.yaml)
 
 MODEL is rnn, lstm (a course cell: give the three plot files), baseline or majority (no
---models folder). Params: the `evaluate` section of params.yaml.
+--models folder). Params: the `evaluate` section of params.yaml, and the model's training
+section for the prior correction (`train_<model>` or `baseline`).
 """
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from stages import finish
 from surnames.errors import Parser, cli
 from surnames.memory import keep_freed_memory
 from surnames.params import load_params
-from surnames.score import MODELS, Paths, run
+from surnames.score import MODELS, Paths, run, training_section
 
 
 @cli
@@ -28,7 +29,9 @@ def main(argv):
     args = parser.parse_args(argv)
     keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
     paths = Paths(args.metrics, args.predictions, args.confusion, args.length, args.gradients)
-    metrics = run(args.model, load_params("evaluate"), args.prepared, args.models, paths)
+    section = training_section(args.model)
+    metrics = run(args.model, load_params("evaluate"), args.prepared, args.models, paths,
+                  load_params(section) if section else None)
     train, test = metrics["train"]["balanced_accuracy"], metrics["test"]["balanced_accuracy"]
     print(f"score_{args.model} (folds {metrics['folds']}): balanced accuracy, train {train['value']:.3f}, "
           f"test {test['value']:.3f} [{test['low']:.3f}, {test['high']:.3f}]")

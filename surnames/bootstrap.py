@@ -1,10 +1,16 @@
-"""Intervals from a bootstrap over names, paired where two models are compared.
+"""Intervals from a two-level bootstrap, folds then names, paired where two models are compared.
 
 A statistic is a function of row weights `w` [D, rows] that returns [D] or [D, k] values:
 all rows weighted 1 gives the pooled value, a fold's rows weighted 1 its per-fold value, and
-a bootstrap draw weights each row by how often its *name* was drawn (a name listed under two
-languages has two rows, and they go together). Paired: both models' statistics are computed
-on the same draws, and the interval is taken of their difference, draw by draw.
+a bootstrap draw weights each row by how often its (fold, name) was drawn (a name listed
+under two languages has two rows, and they go together).
+
+Why two levels: each fold's model is trained once, so resampling names alone measures only
+which names were scored; two trainings that differ in float rounding then fall outside each
+other's intervals. Drawing the folds too (each fold is a model trained from its own seed on
+its own names) puts the spread between independently trained models into every interval.
+Paired: both models' statistics are computed on the same draws, and the interval is taken of
+their difference, draw by draw: fold i of one model is paired with fold i of the other.
 """
 from collections.abc import Callable
 
@@ -13,24 +19,40 @@ import torch
 Statistic = Callable[[torch.Tensor], torch.Tensor]
 
 
-class NameResampler:
-    """`draws` resamples of the distinct names, with replacement, from a fixed seed: every
-    call to weights() yields the same draws, so two models scored on the same rows are paired."""
+class Resampler:
+    """`draws` two-level resamples from a fixed seed: each draw picks as many folds as there
+    are, with replacement, and for each pick as many of that fold's names as it has, with
+    replacement. Every call to weights() yields the same draws, so two models scored on the
+    same rows are paired."""
 
-    def __init__(self, names: list[str], draws: int, seed: int, chunk: int = 40):
-        index: dict[str, int] = {}
-        self.name_of_row = torch.tensor([index.setdefault(name, len(index)) for name in names])
-        self.n_names, self.draws, self.seed, self.chunk = len(index), draws, seed, chunk
+    def __init__(self, names: list[str], fold_of_row: torch.Tensor, draws: int, seed: int, chunk: int = 40):
+        folds = sorted(set(fold_of_row.tolist()))
+        index: dict[tuple[int, str], int] = {}  # (fold, name) groups, numbered fold after fold
+        for key in sorted(zip(fold_of_row.tolist(), names), key=lambda key: folds.index(key[0])):
+            index.setdefault(key, len(index))
+        self.group_of_row = torch.tensor([index[key] for key in zip(fold_of_row.tolist(), names)], dtype=torch.long)
+        self.sizes = torch.bincount(torch.tensor([folds.index(fold) for fold, _ in index])).tolist()
+        self.n_groups, self.draws, self.seed, self.chunk = len(index), draws, seed, chunk
 
     def weights(self):
-        """[chunk, rows] row weights, chunk by chunk, `draws` rows in all."""
-        generator = torch.Generator().manual_seed(self.seed)
-        for start in range(0, self.draws, self.chunk):
-            size = min(self.chunk, self.draws - start)
-            picks = torch.randint(self.n_names, (size, self.n_names), generator=generator)
-            counts = torch.zeros(size, self.n_names, dtype=torch.double)
-            counts.scatter_add_(1, picks, torch.ones(size, self.n_names, dtype=torch.double))
-            yield counts[:, self.name_of_row]
+        """[chunk, rows] row weights, chunk by chunk, `draws` rows in all. The folds and each
+        fold's names come from their own generators, read in draw order, so the chunk size
+        changes no draw."""
+        n_folds = len(self.sizes)
+        fold_generator = torch.Generator().manual_seed(self.seed)
+        name_generators = [torch.Generator().manual_seed(self.seed + 1 + fold) for fold in range(n_folds)]
+        for begin in range(0, self.draws, self.chunk):
+            size = min(self.chunk, self.draws - begin)
+            picked = torch.randint(n_folds, (size, n_folds), generator=fold_generator)  # as many folds as there are
+            times = torch.zeros(size, n_folds, dtype=torch.long).scatter_add_(1, picked, torch.ones_like(picked))
+            cells, start = [], 0  # draw * groups + group, one entry per name drawn
+            for fold, (n, generator) in enumerate(zip(self.sizes, name_generators)):
+                names_per_draw = times[:, fold] * n  # each pick of the fold draws n of its n names
+                draw = torch.repeat_interleave(torch.arange(size) * self.n_groups, names_per_draw)
+                cells.append(draw.add_(torch.randint(start, start + n, (len(draw),), generator=generator)))
+                start += n
+            counts = torch.bincount(torch.cat(cells), minlength=size * self.n_groups).double()
+            yield counts.view(size, self.n_groups)[:, self.group_of_row]
 
 
 def percentile_interval(values: torch.Tensor, level: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +63,7 @@ def percentile_interval(values: torch.Tensor, level: float = 0.95) -> tuple[torc
 
 
 def describe(statistics: dict[str, Statistic], fold_of_row: torch.Tensor, folds: list[int],
-             resampler: NameResampler, level: float) -> dict[str, dict[str, torch.Tensor]]:
+             resampler: Resampler, level: float) -> dict[str, dict[str, torch.Tensor]]:
     """For each statistic: {"value": pooled over all rows, "per_fold": [folds, ...], "low",
     "high"}. The draws are made once and shared by every statistic (the pairing)."""
     everything = torch.ones(1, len(fold_of_row), dtype=torch.double)

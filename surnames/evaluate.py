@@ -5,8 +5,8 @@ language, accuracy by name length and the gradient ratio; each cell is also comp
 the n-gram baseline on held-out names, and each step of the ablation ladder (surnames/ladder.py)
 on held-out names. A comparison uses the folds both models were scored
 on, and one set of bootstrap draws per protocol and set of rows, the same draws the scoring
-stages used (same names, same fixed seed): both models of a pair are scored on the same
-resampled names, draw by draw (a paired bootstrap).
+stages used (same rows, same fixed seed): both models of a pair are scored on the same
+resampled folds and names, draw by draw (a paired bootstrap).
 """
 import math
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from surnames.score import (
 )
 from surnames.scores import SCORES
 
-COLUMNS = ["protocol", "fold", "name", "language", "predicted", "nll"]
+COLUMNS = ["protocol", "fold", "name", "language", "predicted", "corrected", "nll"]
 
 
 def _numbers(path: Path, values: list[str], column: str) -> torch.Tensor:
@@ -61,7 +61,7 @@ def read_predictions(path: Path, categories: list[str]) -> Scored:
                            "re-run its score stage")
     columns = {name: frame[name].tolist() for name in frame.columns}  # lists: far faster to walk than a Series
     index = {language: i for i, language in enumerate(categories)}
-    unknown = sorted((set(columns["language"]) | set(columns["predicted"])) - set(index))
+    unknown = sorted((set(columns["language"]) | set(columns["predicted"]) | set(columns["corrected"])) - set(index))
     if unknown or not set(columns["protocol"]) <= set(PROTOCOLS) or not all(f.isdigit() for f in columns["fold"]):
         raise ProjectError(f"{path} has unknown languages {unknown[:3]}, protocols or folds; re-run its score stage")
     predictions, rows_of = {}, {}
@@ -72,6 +72,7 @@ def read_predictions(path: Path, categories: list[str]) -> Scored:
                     lengths=torch.tensor([len(name) for name in pick["name"]]),
                     fold=torch.tensor([int(f) for f in pick["fold"]]))
         predictions[protocol] = Predictions(rows, torch.tensor([index[x] for x in pick["predicted"]]),
+                                            torch.tensor([index[x] for x in pick["corrected"]]),
                                             _numbers(path, pick["nll"], "nll"))
     scored = Scored(path.stem, predictions)
     if gradient_columns:
@@ -98,7 +99,7 @@ def restrict(scored: Scored, folds: list[int]) -> Scored:
         mask = torch.isin(p.rows.fold, torch.tensor(folds))
         rows = Rows([n for n, keep in zip(p.rows.names, mask.tolist()) if keep], p.rows.targets[mask],
                     p.rows.lengths[mask], p.rows.fold[mask])
-        kept[protocol] = Predictions(rows, p.predicted[mask], p.nll[mask])
+        kept[protocol] = Predictions(rows, p.predicted[mask], p.corrected[mask], p.nll[mask])
     result = Scored(scored.model, kept)
     if scored.gradients is not None:
         test = scored.predictions["test"].rows
@@ -175,11 +176,20 @@ def remembered(statistic):
 
 
 def entry(described: dict, key: str, column: int | None = None) -> dict:
+    """A difference as JSON: its pooled value, interval and per-fold values, and in how many
+    folds it has the pooled value's sign."""
     summary = summary_of(described[key], column)
-    return {"difference": summary.pop("value"), **summary}
+    difference = summary.pop("value")
+    same = sum(1 for value in summary["per_fold"] if sign(value) == sign(difference))
+    return {"difference": difference, **summary, "folds_same_sign": same}
 
 
-PAIR_KEYS = {"train": ("train",), "test": ("test", "recall", "length", "gradient_ratio")}
+def sign(value: float) -> float:
+    """-1, 0 or 1; NaN for NaN (which has no sign in common with anything)."""
+    return value if math.isnan(value) else (value > 0) - (value < 0)
+
+
+PAIR_KEYS = {"train": ("train",), "test": ("test", "recall", "length", "length_trend", "gradient_ratio")}
 
 
 def ladder_comparisons(cells: dict[str, Scored]) -> dict[str, Comparison]:
@@ -205,7 +215,7 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
             keys[cell.model] = {"test": ("test",)}
     steps = ladder_comparisons({scored.model: scored for scored in (*pair, *rungs)}) if rungs else {}
     comparisons.update(steps)
-    keys.update({name: {"test": ("test", "length")} for name in steps})
+    keys.update({name: {"test": ("test", "length", "length_trend")} for name in steps})
     everything_described = describe_differences(comparisons, keys, params, k)
     comparison, described = comparisons["pair"], everything_described["pair"]
     # Both cells' held-out balanced accuracy under names that no other metrics file uses, so
@@ -222,10 +232,11 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
                              for i, language in enumerate(categories)]
     result["by_length"] = [{"length": label, **entry(described, "length", i)}
                            for i, (_, _, label) in enumerate(length_buckets(params["length_buckets"]))]
+    result["length_trend"] = entry(described, "length_trend")  # by_length's last bucket minus its first
     if baseline is not None:
         versus = {cell.model: everything_described[cell.model] for cell in pair}
         result["vs_baseline"] = [{"model": m, "score": key, **entry(versus[m], "test", SCORES.index(key))}
-                                 for m in versus for key in SCORES[:3]]
+                                 for m in versus for key in ladder.SCORES]
     if steps:
         result["ladder"] = [{"model": c.model.model, "against": c.against.model, "score": key,
                              **entry(everything_described[name], "test", SCORES.index(key))}
@@ -234,6 +245,9 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
         result["ladder_by_length"] = [{"model": c.model.model, "against": c.against.model, "length": label,
                                        **entry(everything_described[name], "length", i)}
                                       for name, c in steps.items() for i, (_, _, label) in enumerate(buckets)]
+        result["ladder_length_trend"] = [{"model": c.model.model, "against": c.against.model,
+                                          **entry(everything_described[name], "length_trend")}
+                                         for name, c in steps.items()]
     return result
 
 

@@ -37,7 +37,7 @@ PATH = (("tanh_rnn", "rnn", "non-linearity"), ("wide_tanh_rnn", "tanh_rnn", "cap
 GATING = (("lstm", "lstm_forget_open", "the forget gate"),  # and the gating step, split in two
           ("lstm_forget_open", "wide_tanh_rnn", "the rest of the LSTM (its forget gate held open)"))
 CELLS = ("rnn", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open", "lstm")  # bottom to top
-SCORES = ("accuracy", "balanced_accuracy", "macro_f1")
+SCORES = ("accuracy", "corrected_accuracy", "balanced_accuracy", "macro_f1")
 LABELS = {"rnn": "RNN (course)", "tanh_rnn": "tanh RNN", "wide_tanh_rnn": "tanh RNN (LSTM-sized)",
           "lstm_forget_open": "LSTM (forget gate open)", "lstm_output_open": "LSTM (output gate open)",
           "lstm": "LSTM (course)"}

@@ -24,7 +24,8 @@ FIRST, SECOND = "rnn", "lstm"  # the pair the report is about: differences are S
 COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red")  # models in the order given
 PLOT_KINDS = ("curves", "confusion", "length", "gradients")
 REFERENCE_LABELS = {"baseline": "n-gram baseline", "majority": "majority class"}
-SCORE_NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1"}
+SCORE_NAMES = {"accuracy": "accuracy", "corrected_accuracy": "prior-corrected accuracy",
+               "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1"}
 
 
 def read_json(path: str) -> dict:
@@ -181,14 +182,15 @@ def with_interval(summary: dict) -> str:
 
 def results_table(metrics: dict, course_figures: dict) -> str:
     """One row per model and protocol (the reference rows last), value ± interval half-width."""
-    lines = ["| model | protocol | accuracy | balanced accuracy | macro F1 | loss (NLL) | course report |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | protocol | accuracy | prior-corrected accuracy | balanced accuracy | macro F1 | loss (NLL) "
+             "| course report |", "|---|---|---|---|---|---|---|---|"]
     for m in metrics:
         for protocol, what in (("train", "train: in-sample, training names"), ("test", "test: held-out names")):
             s = metrics[m][protocol]
             published = course_figures.get(m, "") if protocol == "train" else "—"
             loss = s["loss"]
             lines.append(f"| {Figures.label(m)} | {what} | {with_interval(s['accuracy'])} | "
+                         f"{with_interval(s['corrected_accuracy'])} | "
                          f"{with_interval(s['balanced_accuracy'])} | {with_interval(s['macro_f1'])} | "
                          f"{loss['value']:.3f} ± {(loss['high'] - loss['low']) / 2:.3f} | {published} |")
     return "\n".join(lines)
@@ -267,7 +269,8 @@ def findings(metrics: dict, compare: dict, references: dict | None = None) -> st
                       f"{points(e['high'])}]" for e in compare["by_length"])
     out.append(f"- By name length (held-out accuracy): the {second} is ahead on "
                f"{', '.join(longer) or 'no'} letter buckets and behind on {', '.join(shorter) or 'none'} "
-               f"({leads}).")
+               f"({leads}). Its lead on the longest names minus its lead on the shortest, in points: "
+               f"{measured(compare['length_trend'])}.")
     flow = {m: metrics[m]["gradient_flow"] for m in (FIRST, SECOND)}
     ratio = {m: flow[m]["ratio_far_to_near"] for m in (FIRST, SECOND)}
     distance = flow[FIRST]["max_distance"]
@@ -332,21 +335,45 @@ def verdict(entry: dict) -> str:
     return "up" if entry["low"] > 0 else "down" if entry["high"] < 0 else "unclear"
 
 
-def ladder_tables(cells: dict, steps: dict) -> str:
-    """The rungs (held-out scores, gradient ratio) and the steps (paired differences, points)."""
-    lines = ["| rung | held-out accuracy | balanced accuracy | macro F1 | gradient ratio, 8 letters back |",
-             "|---|---|---|---|---|"]
+BUDGET = ("optimizer", "lr", "iterations", "batch_size")  # what "trained alike" compares
+
+
+def budget(params: dict) -> str:
+    return f"{params['optimizer']} {params['lr']:g} × {params['iterations']} × {params['batch_size']}"
+
+
+def alike(all_params: dict, model: str, against: str) -> str:
+    """"yes" when both cells were trained with the same optimizer, lr, steps and batch; else how they differ."""
+    first, second = (all_params[f"train_{m}"] for m in (model, against))
+    differ = [key for key in BUDGET if first[key] != second[key]]
+    return "yes" if not differ else "no: " + ", ".join(f"{key} {first[key]:g} vs {second[key]:g}"
+                                                       if isinstance(first[key], float) else
+                                                       f"{key} {first[key]} vs {second[key]}" for key in differ)
+
+
+def ladder_tables(cells: dict, steps: dict, all_params: dict) -> str:
+    """The rungs (budget, held-out scores, gradient ratio) and the steps (paired differences,
+    points, and in how many folds each has the pooled sign)."""
+    lines = ["| rung | trained with (optimizer, lr × steps × batch) | held-out accuracy | prior-corrected accuracy "
+             "| balanced accuracy | macro F1 | gradient ratio, 8 letters back |", "|---|---|---|---|---|---|---|"]
     for m in ladder.CELLS:
         test, ratio = cells[m]["test"], cells[m]["gradient_flow"]["ratio_far_to_near"]
-        lines.append(f"| {ladder.LABELS[m]} | {with_interval(test['accuracy'])} | "
-                     f"{with_interval(test['balanced_accuracy'])} | {with_interval(test['macro_f1'])} | "
-                     f"{ratio['value']:.3g} [{ratio['low']:.3g}, {ratio['high']:.3g}] |")
-    lines += ["", "| step | what it changes | Δ accuracy | Δ balanced accuracy | Δ macro F1 |", "|---|---|---|---|---|"]
+        lines.append(f"| {ladder.LABELS[m]} | {budget(all_params[f'train_{m}'])} | "
+                     + " | ".join(with_interval(test[key]) for key in ladder.SCORES)
+                     + f" | {ratio['value']:.3g} [{ratio['low']:.3g}, {ratio['high']:.3g}] |")
+    lines += ["", "| step | what it changes | trained alike | Δ accuracy | Δ prior-corrected accuracy "
+              "| Δ balanced accuracy | Δ macro F1 |", "|---|---|---|---|---|---|---|"]
     for step in ladder.STEPS:
         found = steps[step.model, step.against]
         lines.append(f"| {ladder.LABELS[step.model]} − {ladder.LABELS[step.against]} | {step.isolates} | "
-                     + " | ".join(signed(found[key]) for key in ladder.SCORES) + " |")
+                     f"{alike(all_params, step.model, step.against)} | "
+                     + " | ".join(f"{signed(found[key])} {folds_agree(found[key])}" for key in ladder.SCORES) + " |")
     return "\n".join(lines)
+
+
+def folds_agree(entry: dict) -> str:
+    """In how many folds the difference has the pooled sign, e.g. "5/5"."""
+    return f"{entry['folds_same_sign']}/{len(entry['per_fold'])}"
 
 
 def measured(entry: dict) -> str:
@@ -357,53 +384,64 @@ def measured(entry: dict) -> str:
     return signed(entry)
 
 
-def carried(steps: dict, score: str) -> str:
+def carried(steps: dict, score: str, all_params: dict) -> str:
     """Which changes on the path from the RNN to the LSTM carry the gap on `score`: the paired
-    differences on the same draws add up exactly to the whole gap, so each step's share is its own."""
+    differences on the same draws add up exactly to the whole gap, so each step's share is its
+    own. A step between cells not trained alike is marked so."""
     gap = steps["lstm", "rnn"][score]
-    parts = [(name, steps[model, against][score]) for model, against, name in ladder.PATH]
-    gates = [(name, steps[model, against][score]) for model, against, name in ladder.GATING]
+
+    def named(model, against, name):
+        return name if alike(all_params, model, against) == "yes" else f"{name} (not trained alike)"
+    parts = [(named(*step), steps[step[0], step[1]][score]) for step in ladder.PATH]
+    gates = [(named(*step), steps[step[0], step[1]][score]) for step in ladder.GATING]
     text = f"On held-out {SCORE_NAMES[score]} the whole gap, LSTM − RNN, is {signed(gap)} points. Along the path "
     text += "; ".join(f"{name} {measured(e)}" for name, e in parts) + ". "
     up = [name for name, e in parts if verdict(e) == "up"]
     down = [name for name, e in parts if verdict(e) == "down"]
     text += (f"What raises it measurably: {', '.join(up)}. " if up else "No single change raises it measurably. ")
     text += f"What lowers it measurably: {', '.join(down)}. " if down else ""
-    if "gating" in up:
+    if verdict(steps["lstm", "wide_tanh_rnn"][score]) == "up":
         text += "Within gating, " + "; ".join(f"{name} {measured(e)}" for name, e in gates) + "."
     return text
 
 
-def in_short(steps: dict) -> str:
-    """The largest measured contribution to the gap on each score, among the four single changes
-    (non-linearity, capacity, the forget gate, the rest of the LSTM with f = 1)."""
-    changes = [(name, model, against) for model, against, name in ladder.PATH[:2] + ladder.GATING]
-    out = []
-    for score in ("accuracy", "balanced_accuracy"):
-        gap = steps["lstm", "rnn"][score]
-        up = [(steps[m, a][score], name) for name, m, a in changes if verdict(steps[m, a][score]) == "up"]
-        if not up:
-            out.append(f"on held-out {SCORE_NAMES[score]} no single change contributes measurably")
-            continue
-        best, name = max(up, key=lambda pair: pair[0]["difference"])
-        out.append(f"on held-out {SCORE_NAMES[score]} the largest measured contribution comes from {name}: "
-                   f"{signed(best)} points (the whole gap, LSTM − RNN: {signed(gap)})")
-    return "**In short:** " + "; ".join(out) + "."
+def in_short(steps: dict, all_params: dict) -> str:
+    """Which change on the path (non-linearity, capacity, gating, and within gating the forget
+    gate and the rest of the LSTM with f = 1) contributes to the held-out gap: a contribution is
+    stated only where its two cells were trained alike and it has one sign, beyond its
+    interval, on both raw and prior-corrected accuracy; otherwise what it depends on."""
+    changes = [(name, model, against) for model, against, name in ladder.PATH + ladder.GATING]
+    holds, depends = [], []
+    for name, model, against in changes:
+        raw, corrected = (steps[model, against][key] for key in ("accuracy", "corrected_accuracy"))
+        same, signs = alike(all_params, model, against), {verdict(raw), verdict(corrected)}
+        views = f"accuracy {measured(raw)}, prior-corrected {measured(corrected)}"
+        if same == "yes" and len(signs) == 1 and signs != {"unclear"}:
+            holds.append(f"{name} {'raises' if signs == {'up'} else 'lowers'} it ({views})")
+        elif same != "yes":
+            depends.append(f"{name} is not measured, its two cells were trained differently ({same[4:]}; {views})")
+        else:
+            depends.append(f"{name} depends on the score ({views})")
+    text = "**In short:** " + ("; ".join(holds) + ". " if holds else "no single change has a contribution that "
+                               "holds on both raw and prior-corrected held-out accuracy. ")
+    return text + ("Not established: " + "; ".join(depends) + "." if depends else "")
 
 
-def by_length_words(buckets: list[dict]) -> str:
-    """A step's difference per length bucket, and whether the longest names' differs from the shortest's."""
-    shortest, longest = buckets[0], buckets[-1]
-    if longest["low"] > shortest["high"]:
-        trend = "larger on the longest names than on the shortest, beyond both intervals"
-    elif longest["high"] < shortest["low"]:
-        trend = "smaller on the longest names than on the shortest, beyond both intervals"
+def by_length_words(buckets: list[dict], trend: dict) -> str:
+    """A step's difference per length bucket, and the interval of the longest bucket's
+    difference minus the shortest's (paired, on the same draws)."""
+    shortest, longest = buckets[0]["length"], buckets[-1]["length"]
+    change = f"{longest} − {shortest} letters: {signed(trend)} points"
+    if verdict(trend) == "up":
+        words = f"larger on the longest names than on the shortest ({change})"
+    elif verdict(trend) == "down":
+        words = f"smaller on the longest names than on the shortest ({change})"
     else:
-        trend = "not measurably different on the longest names than on the shortest (the two intervals overlap)"
-    return "; ".join(f"{e['length']} letters {signed(e)}" for e in buckets) + f": {trend}"
+        words = f"no change with length is measurable ({change}, an interval that includes 0)"
+    return "; ".join(f"{e['length']} letters {signed(e)}" for e in buckets) + f": {words}"
 
 
-def claims(cells: dict, steps: dict, by_length: dict) -> list[str]:
+def claims(cells: dict, steps: dict, by_length: dict, trends: dict, all_params: dict) -> list[str]:
     """The course report's three claims, each against the ladder's measurements."""
     ratio = {m: cells[m]["gradient_flow"]["ratio_far_to_near"] for m in ladder.CELLS}
     distance = cells["rnn"]["gradient_flow"]["max_distance"]
@@ -420,70 +458,87 @@ def claims(cells: dict, steps: dict, by_length: dict) -> list[str]:
                   "difference on these names.")
     second = ("2. **Long-range memory.** A lead that came from memory would grow with name length. The LSTM's lead "
               f"over the {label['wide_tanh_rnn']} (held-out accuracy, points) is "
-              + by_length_words(by_length["lstm", "wide_tanh_rnn"]) + "; the forget gate's own (LSTM − "
-              + f"{label['lstm_forget_open']}) is " + by_length_words(by_length["lstm", "lstm_forget_open"]) + ".")
-    forget, output = steps["lstm", "lstm_forget_open"], steps["lstm", "lstm_output_open"]
-    third = (f"3. **Gates.** At the LSTM's parameter count, gating (LSTM − {label['wide_tanh_rnn']}) changes "
-             f"held-out accuracy by {measured(steps['lstm', 'wide_tanh_rnn']['accuracy'])} and balanced accuracy "
-             f"by {measured(steps['lstm', 'wide_tanh_rnn']['balanced_accuracy'])} points. One gate at a time "
-             f"(LSTM − the LSTM with that gate held open): the forget gate, accuracy {measured(forget['accuracy'])}, "
-             f"balanced accuracy {measured(forget['balanced_accuracy'])}; the output gate, accuracy "
-             f"{measured(output['accuracy'])}, balanced accuracy {measured(output['balanced_accuracy'])}.")
+              + by_length_words(by_length["lstm", "wide_tanh_rnn"], trends["lstm", "wide_tanh_rnn"])
+              + "; the forget gate's own (LSTM − " + f"{label['lstm_forget_open']}) is "
+              + by_length_words(by_length["lstm", "lstm_forget_open"], trends["lstm", "lstm_forget_open"]) + ".")
+    third = (f"3. **Gates.** At the LSTM's parameter count, gating (LSTM − {label['wide_tanh_rnn']}) gives, held out: "
+             + three_scores(steps["lstm", "wide_tanh_rnn"], all_params, "lstm", "wide_tanh_rnn")
+             + ". One gate at a time (LSTM − the LSTM with that gate held open): the forget gate, "
+             + three_scores(steps["lstm", "lstm_forget_open"], all_params, "lstm", "lstm_forget_open")
+             + "; the output gate, " + three_scores(steps["lstm", "lstm_output_open"], all_params, "lstm",
+                                                    "lstm_output_open") + ".")
     return [first, second, third]
 
 
-def ladder_section(cells: dict, compare: dict, png: str) -> str:
+def three_scores(step: dict, all_params: dict, model: str, against: str) -> str:
+    """A step's held-out accuracy, prior-corrected accuracy and balanced accuracy, in words,
+    and whether its cells were trained alike."""
+    same = alike(all_params, model, against)
+    return (f"accuracy {measured(step['accuracy'])}, prior-corrected accuracy {measured(step['corrected_accuracy'])}"
+            f", balanced accuracy {measured(step['balanced_accuracy'])}"
+            + ("" if same == "yes" else f" (not trained alike: {same[4:]})"))
+
+
+def ladder_section(cells: dict, compare: dict, png: str, all_params: dict) -> str:
     """"Why the LSTM wins": the rungs, the steps, which change carries the lead, the three claims."""
     steps, by_length = {}, {}
     for e in compare["ladder"]:
         steps.setdefault((e["model"], e["against"]), {})[e["score"]] = e
     for e in compare["ladder_by_length"]:
         by_length.setdefault((e["model"], e["against"]), []).append(e)
+    trends = {(e["model"], e["against"]): e for e in compare["ladder_length_trend"]}
     return f"""## Why the LSTM wins
 
 The course report explains the LSTM's lead by gradient flow, long-range memory and gates. The
 ablation ladder tests this by experiment: each cell is one change from a course cell (same one-hot
-input, read-out at the last letter, sampler and folds; its budget chosen on val names), trained and
-scored like the course cells. The course RNN is log-linear: its logits are a sum of one vector per
+input, read-out at the last letter, sampler and folds), trained and scored like the course cells. The
+course cells keep the course's budgets; each ablation cell's was chosen on fold-0 val names, so two
+rungs are not always trained alike (the column says; docs/experiments.md). The course RNN is log-linear: its logits are a sum of one vector per
 (letter, distance from the end) — `tests/test_log_linear.py` rebuilds a trained RNN's outputs from
 such a table — so it cannot see any conjunction of letters (a bigram such as "ov"); the tanh RNN can.
 Held-out names, value ± half-width of the 95 % interval; steps are paired differences in points with
-their 95 % interval, on the same bootstrap draws.
+their 95 % interval, on the same bootstrap draws, and in how many folds the step has the pooled
+sign. Prior-corrected accuracy adds the log of each fold's training-name language frequencies to
+the cell's log-probabilities before the argmax (Bayes' rule: the cells train under a uniform
+draw over languages; held-out names are not uniform), so it does not reward drifting from the
+training draw's prior (docs/method.md).
 
-{ladder_tables(cells, steps)}
+{ladder_tables(cells, steps, all_params)}
 
 ![the ablation ladder]({png})
 
-{in_short(steps)}
+{in_short(steps, all_params)}
 
-**Which change carries the lead.** {carried(steps, "accuracy")}
+**Which change carries the lead.** {carried(steps, "accuracy", all_params)}
 
-{carried(steps, "balanced_accuracy")}
+{carried(steps, "corrected_accuracy", all_params)}
 
-**What depends on the training run.** These intervals resample names, not trainings. A step that
-is small next to the noise of training can change with the RNG seed, the CPU or the float
-rounding of a faster kernel: retraining only the two tanh RNNs with seed 1 took the non-linearity
-and capacity steps to no difference measurable, and earlier runs had found capacity measurable
-(docs/findings.md, "What depends on the training run"). Read the steps of under 2 points as
-depending on that run; the gating and forget-gate steps, over 10 points, held in every retraining
-tried.
+{carried(steps, "balanced_accuracy", all_params)}
+
+**Training noise.** Every interval here is a two-level bootstrap, folds then names within them, so
+it includes the spread between the five independently trained fold models, not only the sample of
+names (docs/method.md). A step between cells that were not trained alike measures their budgets as
+much as the change: the learning rate alone moves a cell's held-out accuracy by several points
+(docs/findings.md).
 
 **The course report's three claims, measured:**
 
-{chr(10).join(claims(cells, steps, by_length))}
+{chr(10).join(claims(cells, steps, by_length, trends, all_params))}
 """
 
 
 def summary(metrics: dict, out: Path, rungs: dict | None = None) -> str:
     """The headline table for a terminal (the cells, then the reference models, then the
     ablation ladder's cells on held-out names), and where the report and the plots are."""
-    lines = [f"{'model':25}{'protocol':10}{'accuracy':>14}{'balanced':>14}{'macro F1':>14}   (± 95 % half-width)"]
+    lines = [f"{'model':25}{'protocol':10}{'accuracy':>14}{'corrected':>14}{'balanced':>14}{'macro F1':>14}"
+             "   (± 95 % half-width; corrected: prior-corrected accuracy)"]
     rows = [(Figures.label(m), protocol, model_metrics[protocol])
             for m, model_metrics in metrics.items() for protocol in ("train", "test")]
     rows += [(ladder.LABELS[m], "test", rung["test"]) for m, rung in (rungs or {}).items()]
     for label, protocol, s in rows:
         lines.append(f"{label:25}{protocol:10}" + "".join(
-            f"{with_interval(s[key]):>14}" for key in ("accuracy", "balanced_accuracy", "macro_f1")))
+            f"{with_interval(s[key]):>14}" for key in ("accuracy", "corrected_accuracy", "balanced_accuracy",
+                                                         "macro_f1")))
     lines += ["", f"report: {out / 'report.md'}", "plots:  dvc_plots/index.html (dvc plots show)"]
     return "\n".join(lines)
 
@@ -545,7 +600,7 @@ def _write_report(outputs: OutputSet, all_params: dict, data_stats: Path, metric
         frame = ladder_frame(cells, references.get("baseline"))
         if ladder_plot is not None:
             outputs.write_csv(ladder_plot, frame)
-        why = "\n" + ladder_section(cells, compare, ladder_figure(fig, frame))
+        why = "\n" + ladder_section(cells, compare, ladder_figure(fig, frame), all_params)
     draws = all_params["evaluate"]["bootstrap_draws"]
     text = f"""# Surname → language: the course RNN vs the course LSTM
 
@@ -554,8 +609,9 @@ Two protocols, never mixed: **train** = the course report's, in-sample (each fol
 training names); **test** = held out (each fold's model on its fold's names, never seen in
 training; every name is held out exactly once). Balanced accuracy is the mean per-language
 recall (every language counts the same, like the course report's class-uniform draw). Every figure is
-pooled over the folds, with a 95 % interval from a percentile bootstrap over names
-({draws} draws, fixed seed); every comparison uses the same draws for both models (paired).
+pooled over the folds, with a 95 % interval from a two-level percentile bootstrap, folds then names
+within them ({draws} draws, fixed seed), so that it includes the spread between the folds'
+independently trained models; every comparison uses the same draws for both models (paired).
 
 ## Setup
 

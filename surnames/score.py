@@ -4,9 +4,9 @@ length, gradient flow back through time).
 
 Protocols: `train` = the course report's (in-sample: each fold's model on its own training
 names), `test` = held out (each fold's model on its fold's names, which it never saw).
-Scores are pooled over the folds' predictions; intervals come from a percentile bootstrap
-over names (surnames/bootstrap.py) with a fixed seed, so every model, and evaluate's paired
-comparisons, see the same resampled names.
+Scores are pooled over the folds' predictions; intervals come from a two-level percentile
+bootstrap, folds then names (surnames/bootstrap.py), with a fixed seed, so every model, and
+evaluate's paired comparisons, see the same resampled folds and names.
 
 The models it knows are the entries of MODELS: adding a model is one entry there (how to
 get each fold's predictor), one `score_<model>` stage in dvc.yaml, and its metrics file in
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from surnames import cells, model_file, tfidf
 from surnames.atomic import csv_bytes, output_set
-from surnames.bootstrap import NameResampler, Statistic, describe
+from surnames.bootstrap import Resampler, Statistic, describe
 from surnames.data import Encoded, fold_name, folds_in, predict_log_probs, read_categories, read_split
 from surnames.errors import ProjectError
 from surnames.params import resolve_threads
@@ -43,9 +43,11 @@ class Rows:
 
 @dataclass
 class Predictions:
-    """What one model said about each row of one protocol."""
+    """What one model said about each row of one protocol: its most probable language, the
+    most probable once corrected for the training draw's prior (prior_offsets), and the NLL."""
     rows: Rows
     predicted: torch.Tensor
+    corrected: torch.Tensor
     nll: torch.Tensor
 
 
@@ -73,10 +75,36 @@ def pooled_rows(splits: dict[int, pd.DataFrame], encoded: dict[int, Encoded]) ->
                 fold=torch.cat([torch.full((len(encoded[fold]),), fold) for fold in folds]))
 
 
-def predict_rows(predictors: dict[int, Predictor], encoded: dict[int, Encoded], rows: Rows) -> Predictions:
-    """Each fold's predictor on its fold's rows, pooled."""
-    log_probs = torch.cat([predictors[fold](encoded[fold]) for fold in sorted(encoded)])
-    return Predictions(rows, log_probs.argmax(1), F.nll_loss(log_probs, rows.targets, reduction="none").double())
+def predict_rows(predictors: dict[int, Predictor], encoded: dict[int, Encoded], rows: Rows,
+                 offsets: dict[int, torch.Tensor]) -> Predictions:
+    """Each fold's predictor on its fold's rows, pooled; `offsets` [languages] per fold are
+    added to the log-probabilities for the prior-corrected prediction."""
+    log_probs = [predictors[fold](encoded[fold]) for fold in sorted(encoded)]
+    corrected = torch.cat([(lp + offsets[fold]).argmax(1) for fold, lp in zip(sorted(encoded), log_probs)])
+    log_probs = torch.cat(log_probs)
+    return Predictions(rows, log_probs.argmax(1), corrected,
+                       F.nll_loss(log_probs, rows.targets, reduction="none").double())
+
+
+def prior_offsets(train_targets: torch.Tensor, n_classes: int, power: int) -> torch.Tensor:
+    """power x log of the training names' language frequencies [languages]: added to a model's
+    log-probabilities, Bayes' rule moves it from the prior it was trained under to the names'
+    own (a language absent from the training names is never predicted)."""
+    if not power:
+        return torch.zeros(n_classes)
+    counts = torch.bincount(train_targets, minlength=n_classes).float()
+    return power * (counts / counts.sum()).log()
+
+
+def prior_power(model: str, training: dict | None) -> int:
+    """How many times the model's training divided the languages' frequencies out of its
+    prior: once for the balanced draw and once for balanced loss weights (a cell), once for
+    balanced class weights (the baseline), never for the majority class (training None)."""
+    if training is None:
+        return 0
+    if model in cells.CELLS:
+        return (training["sampler"] == "balanced") + (training["loss_weights"] == "balanced")
+    return int(training["class_weight"] == "balanced")
 
 
 def gradient_norms(model, letters: torch.Tensor, targets: torch.Tensor, distances: int) -> torch.Tensor:
@@ -109,11 +137,16 @@ def gradient_flow(fold_cells: dict, encoded: dict[int, Encoded], min_letters: in
 # Statistics: functions of row weights [D, rows] (surnames/bootstrap.py).
 
 def score_statistic(p: Predictions, n_classes: int) -> Statistic:
-    """[D, 4]: accuracy, balanced accuracy, macro F1 and mean NLL under row weights [D, rows]."""
+    """[D, 5]: the SCORES (accuracy, balanced accuracy, macro F1, mean NLL, prior-corrected
+    accuracy) under row weights [D, rows]."""
+    right_corrected = (p.corrected == p.rows.targets).double()
+
     def statistic(weights):
         confusion = confusion_matrix(p.rows.targets, p.predicted, n_classes, weights)
         result = scores_from_confusion(confusion)
-        result["loss"] = (weights @ p.nll) / weights.sum(1)
+        total = weights.sum(1)
+        result["loss"] = (weights @ p.nll) / total
+        result["corrected_accuracy"] = (weights @ right_corrected) / total
         return torch.stack([result[key] for key in SCORES], 1)
     return statistic
 
@@ -154,6 +187,7 @@ class Statistics:
     test: Statistic
     recall: Statistic
     length: Statistic
+    length_trend: Statistic  # the longest names' bucket minus the shortest's
     gradients: Statistic | None = None
     gradient_ratio: Statistic | None = None
 
@@ -167,8 +201,10 @@ class Statistics:
 
 def statistics(scored: Scored, n_classes: int, length_uppers: list[int]) -> Statistics:
     train, test = scored.predictions["train"], scored.predictions["test"]
+    length = length_statistic(test, length_uppers)
     result = Statistics(train=score_statistic(train, n_classes), test=score_statistic(test, n_classes),
-                        recall=recall_statistic(test, n_classes), length=length_statistic(test, length_uppers))
+                        recall=recall_statistic(test, n_classes), length=length,
+                        length_trend=lambda weights: (lambda by: by[:, -1] - by[:, 0])(length(weights)))
     if scored.gradients is not None:
         result.gradients = gradient_statistic(scored.gradients)
         result.gradient_ratio = far_to_near(result.gradients)
@@ -187,16 +223,17 @@ def summary_of(described: dict, column: int | None = None) -> dict:
 
 
 class Resamplers:
-    """One NameResampler per protocol and set of rows: every model scored on the same rows gets
-    the same draws, which is what pairs two models' intervals."""
+    """One Resampler per protocol and set of rows (names and folds): every model scored on the
+    same rows gets the same draws, which is what pairs two models' intervals."""
 
     def __init__(self, params: dict):
         self.params, self._made = params, {}
 
     def describe(self, statistics: dict[str, Statistic], rows: Rows, folds: list[int]) -> dict:
-        key = tuple(rows.names)
+        key = (tuple(rows.names), tuple(rows.fold.tolist()))
         if key not in self._made:
-            self._made[key] = NameResampler(rows.names, self.params["bootstrap_draws"], self.params["bootstrap_seed"])
+            self._made[key] = Resampler(rows.names, rows.fold, self.params["bootstrap_draws"],
+                                        self.params["bootstrap_seed"])
         return describe(statistics, rows.fold, folds, self._made[key], self.params["confidence"])
 
 
@@ -212,8 +249,13 @@ class Folds:
                         for protocol, by_fold in splits.items()}
         self.rows = {protocol: pooled_rows(splits[protocol], self.encoded[protocol]) for protocol in PROTOCOLS}
 
-    def predict(self, model: str, predictors: dict[int, Predictor]) -> Scored:
-        return Scored(model, {protocol: predict_rows(predictors, self.encoded[protocol], self.rows[protocol])
+    def prior_offsets(self, power: int) -> dict[int, torch.Tensor]:
+        return {fold: prior_offsets(self.encoded["train"][fold].targets, len(self.categories), power)
+                for fold in self.folds}
+
+    def predict(self, model: str, predictors: dict[int, Predictor], power: int) -> Scored:
+        offsets = self.prior_offsets(power)
+        return Scored(model, {protocol: predict_rows(predictors, self.encoded[protocol], self.rows[protocol], offsets)
                               for protocol in PROTOCOLS})
 
 
@@ -251,17 +293,23 @@ def majority_predictors(data: Folds) -> dict[int, Predictor]:
 MODELS = (*cells.CELLS, "baseline", "majority")
 
 
-def score_model(model: str, data: Folds, models_dir: Path | None, min_letters: int) -> Scored:
-    """One model's predictions on both protocols, and a cell's gradient flow."""
+def training_section(model: str) -> str | None:
+    """The params.yaml section a model was trained with (None: the majority class has none)."""
+    return None if model == "majority" else "baseline" if model == "baseline" else f"train_{model}"
+
+
+def score_model(model: str, data: Folds, models_dir: Path | None, min_letters: int, power: int) -> Scored:
+    """One model's predictions on both protocols (prior-corrected with `power`, prior_power),
+    and a cell's gradient flow."""
     if model in cells.CELLS:
         fold_cells = load_cells(models_dir, data.folds, data.categories, model)
-        scored = data.predict(model, cell_predictors(fold_cells))
+        scored = data.predict(model, cell_predictors(fold_cells), power)
         scored.gradients = gradient_flow(fold_cells, data.encoded["test"], min_letters)
         return scored
     if model == "baseline":
-        return data.predict(model, baseline_predictors(models_dir, data.folds, data.categories))
+        return data.predict(model, baseline_predictors(models_dir, data.folds, data.categories), power)
     if model == "majority":
-        return data.predict(model, majority_predictors(data))
+        return data.predict(model, majority_predictors(data), power)
     raise ProjectError(f"unknown model {model!r}: expected one of {', '.join(MODELS)}")
 
 
@@ -334,6 +382,7 @@ def predictions_frame(data: Folds, scored: Scored) -> pd.DataFrame:
         frame = pd.DataFrame({"protocol": protocol, "fold": p.rows.fold.tolist(), "name": p.rows.names,
                               "language": [data.categories[i] for i in p.rows.targets.tolist()],
                               "predicted": [data.categories[i] for i in p.predicted.tolist()],
+                              "corrected": [data.categories[i] for i in p.corrected.tolist()],
                               "nll": p.nll.tolist()})
         if scored.gradients is not None:
             norms = torch.full((len(p.rows.names), scored.gradients.norms.shape[1]), float("nan"), dtype=torch.double)
@@ -355,9 +404,11 @@ class Paths:
     gradients: Path | None = None
 
 
-def run(model: str, params: dict, prepared: Path, models_dir: Path | None, paths: Paths) -> dict:
+def run(model: str, params: dict, prepared: Path, models_dir: Path | None, paths: Paths,
+        training: dict | None) -> dict:
     """The whole scoring stage of one model; everything is computed before anything is written.
-    Returns its metrics."""
+    `training`: the params it was trained with (its params.yaml section; None for the majority
+    class), for the prior correction. Returns its metrics."""
     is_cell = model in cells.CELLS
     if is_cell and None in (paths.confusion, paths.length, paths.gradients):
         raise ProjectError(f"scoring {model} writes confusion, length and gradient plot files: give all three")
@@ -365,7 +416,7 @@ def run(model: str, params: dict, prepared: Path, models_dir: Path | None, paths
         raise ProjectError("the majority class needs no model folder; every other model needs one")
     torch.set_num_threads(resolve_threads(params["threads"]))
     data = Folds(prepared, scored_folds(prepared, models_dir))
-    scored = score_model(model, data, models_dir, params["gradient_min_letters"])
+    scored = score_model(model, data, models_dir, params["gradient_min_letters"], prior_power(model, training))
     measured = statistics(scored, len(data.categories), params["length_buckets"])
     described, resamplers = {}, Resamplers(params)
     for protocol, wanted in measured.by_protocol().items():

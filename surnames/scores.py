@@ -3,7 +3,8 @@ scores one set of predictions, each fold, and every bootstrap draw."""
 import torch
 import torch.nn.functional as F
 
-SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "loss")
+# corrected_accuracy: accuracy after the prior correction (surnames/score.py, docs/method.md)
+SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "loss", "corrected_accuracy")
 
 
 def confusion_matrix(actual: torch.Tensor, predicted: torch.Tensor, n_classes: int,

@@ -4,6 +4,14 @@ import torch
 from surnames import bootstrap
 
 
+def one_fold(rows):
+    return torch.zeros(rows, dtype=torch.long)
+
+
+def cycling_folds(rows, folds=3):
+    return torch.arange(rows) % folds
+
+
 def mean_of(values):
     values = torch.tensor(values, dtype=torch.double)
     return lambda weights: (weights @ values) / weights.sum(1)
@@ -14,7 +22,7 @@ def all_draws(statistic, resampler):
 
 
 def test_two_names_give_the_three_possible_means_in_binomial_proportions():
-    resampler = bootstrap.NameResampler(["a", "b"], draws=4000, seed=0)
+    resampler = bootstrap.Resampler(["a", "b"], one_fold(2), draws=4000, seed=0)
     draws = all_draws(mean_of([0.0, 1.0]), resampler)
     assert set(draws.tolist()) == {0.0, 0.5, 1.0}
     assert (draws == 0.5).double().mean().item() == pytest.approx(0.5, abs=0.03)  # (a,b) or (b,a): 2 of 4
@@ -23,7 +31,7 @@ def test_two_names_give_the_three_possible_means_in_binomial_proportions():
 
 
 def test_a_name_with_two_rows_is_drawn_with_both():
-    resampler = bootstrap.NameResampler(["a", "a", "b"], draws=500, seed=1)
+    resampler = bootstrap.Resampler(["a", "a", "b"], one_fold(3), draws=500, seed=1)
     draws = all_draws(mean_of([1.0, 1.0, 0.0]), resampler)
     assert set(round(v, 6) for v in draws.tolist()) == {0.0, round(2 / 3, 6), 1.0}
 
@@ -41,7 +49,7 @@ def test_paired_difference_removes_what_both_share():
     however wide each one's own interval is."""
     values = torch.rand(50, generator=torch.Generator().manual_seed(0)).tolist()
     first, second = mean_of(values), mean_of([v + 0.1 for v in values])
-    resampler = bootstrap.NameResampler([f"n{i}" for i in range(50)], draws=1000, seed=0)
+    resampler = bootstrap.Resampler([f"n{i}" for i in range(50)], one_fold(50), draws=1000, seed=0)
     described = bootstrap.describe({"a": first, "gap": bootstrap.difference(second, first)},
                                    torch.zeros(50, dtype=torch.long), [0], resampler, 0.95)
     gap = described["gap"]
@@ -51,7 +59,7 @@ def test_paired_difference_removes_what_both_share():
 
 def test_describe_gives_pooled_and_per_fold_values():
     fold_of_row = torch.tensor([0, 0, 1, 1, 1])
-    resampler = bootstrap.NameResampler(list("abcde"), draws=1000, seed=0)
+    resampler = bootstrap.Resampler(list("abcde"), fold_of_row, draws=1000, seed=0)
     described = bootstrap.describe({"m": mean_of([1, 0, 1, 1, 1])}, fold_of_row, [0, 1], resampler, 0.95)["m"]
     assert described["value"].item() == pytest.approx(0.8)
     assert described["per_fold"].tolist() == pytest.approx([0.5, 1.0])
@@ -61,6 +69,35 @@ def test_describe_gives_pooled_and_per_fold_values():
 def test_same_seed_same_draws_other_seed_other_draws():
     names = [f"n{i}" for i in range(30)]
     statistic = mean_of(list(range(30)))
-    first = all_draws(statistic, bootstrap.NameResampler(names, 300, seed=5))
-    assert torch.equal(first, all_draws(statistic, bootstrap.NameResampler(names, 300, seed=5, chunk=7)))
-    assert not torch.equal(first, all_draws(statistic, bootstrap.NameResampler(names, 300, seed=6)))
+    first = all_draws(statistic, bootstrap.Resampler(names, cycling_folds(30), 300, seed=5))
+    assert torch.equal(first, all_draws(statistic, bootstrap.Resampler(names, cycling_folds(30), 300, seed=5, chunk=7)))
+    assert not torch.equal(first, all_draws(statistic, bootstrap.Resampler(names, cycling_folds(30), 300, seed=6)))
+
+
+def test_the_interval_widens_when_the_folds_disagree():
+    """Two made-up models with the same pooled accuracy on the same names: one whose folds
+    agree (each fold 60 % right), one whose folds disagree (20 % to 100 %). Names alone would
+    give both the same interval; the fold level widens the second's."""
+    folds, per_fold = 5, 100
+    fold_of_row = torch.arange(folds).repeat_interleave(per_fold)
+    names = [f"n{i}" for i in range(folds * per_fold)]
+    within = torch.arange(per_fold)
+    agree = torch.cat([(within < 60).double() for _ in range(folds)])
+    disagree = torch.cat([(within < rate).double() for rate in (20, 40, 60, 80, 100)])
+    resampler = bootstrap.Resampler(names, fold_of_row, draws=2000, seed=0)
+    described = bootstrap.describe({"agree": mean_of(agree.tolist()), "disagree": mean_of(disagree.tolist())},
+                                   fold_of_row, list(range(folds)), resampler, 0.95)
+    width = {key: (d["high"] - d["low"]).item() for key, d in described.items()}
+    assert described["agree"]["value"].item() == described["disagree"]["value"].item() == pytest.approx(0.6)
+    assert width["agree"] == pytest.approx(0.09, abs=0.03)  # names only: about 2 x 1.96 x sqrt(.24 / 500)
+    assert width["disagree"] > 3 * width["agree"]
+
+
+def test_each_draw_takes_as_many_folds_as_there_are_each_with_all_its_names_drawn():
+    fold_of_row = torch.tensor([0, 0, 0, 1, 1, 2])
+    resampler = bootstrap.Resampler(list("abcdef"), fold_of_row, draws=300, seed=3)
+    for weights in resampler.weights():
+        per_fold = torch.stack([weights[:, fold_of_row == fold].sum(1) for fold in range(3)], 1)
+        sizes = torch.tensor([3.0, 2.0, 1.0])
+        assert torch.equal((per_fold / sizes).sum(1), torch.full((len(weights),), 3.0, dtype=torch.double))
+        assert torch.equal(per_fold / sizes, (per_fold / sizes).round())  # whole picks of a fold

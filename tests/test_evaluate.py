@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from surnames import dvc_yaml, evaluate, score, train
+from surnames import dvc_yaml, evaluate, ladder, score, train
 from surnames.scores import SCORES
 from tests.helpers import ROOT, call_main, small_params
 
@@ -35,7 +35,7 @@ def test_compare_is_lstm_minus_rnn_with_an_interval_for_every_score(small_run):
 def test_the_baseline_is_compared_on_the_folds_the_cells_have(small_run):
     compare = read(small_run / "metrics/compare.json")
     assert [(e["model"], e["score"]) for e in compare["vs_baseline"]] == [
-        (m, key) for m in ("rnn", "lstm") for key in SCORES[:3]]
+        (m, key) for m in ("rnn", "lstm") for key in ladder.SCORES]
     for entry in compare["vs_baseline"]:
         assert entry["low"] <= entry["difference"] <= entry["high"] and len(entry["per_fold"]) == 2
 
@@ -110,7 +110,7 @@ def test_conclusions_survive_another_summation_order(prepared, tmp_path):
             train.run(model, cell, prepared, out / model, out / f"curves-{model}", out / f"train-{model}.json")
         for model in ("rnn", "lstm"):
             score.run(model, {**params["evaluate"], "threads": threads}, prepared, out / model, score.Paths(
-                out / f"{model}.json", out / f"{model}.csv", *(out / f"{kind}-{model}.csv" for kind in PLOTS)))
+                out / f"{model}.json", out / f"{model}.csv", *(out / f"{kind}-{model}.csv" for kind in PLOTS)), params[f"train_{model}"])
         evaluate.run({**params["evaluate"], "threads": threads}, prepared, [out / "rnn.csv", out / "lstm.csv"],
                      None, out / "compare.json")
         compares.append(json.loads((out / "compare.json").read_text()))

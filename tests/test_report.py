@@ -2,6 +2,7 @@ import json
 import re
 
 from surnames import cells, report
+from surnames.scores import SCORES
 from tests.helpers import call_main, inside
 
 
@@ -30,7 +31,7 @@ def test_report_numbers_come_from_the_metrics(small_run):
 
 
 def entry(difference, low, high):
-    return {"difference": difference, "low": low, "high": high}
+    return {"difference": difference, "low": low, "high": high, "per_fold": [difference] * 5, "folds_same_sign": 5}
 
 
 def score(value, low, high):
@@ -42,10 +43,10 @@ def fake_inputs(sign: int):
     def gap(size):
         return entry(sign * size, sign * size - 0.01, sign * size + 0.01) if sign else entry(0.01, -0.02, 0.04)
 
-    compare = {protocol: {key: gap(0.1) for key in ("accuracy", "balanced_accuracy", "macro_f1", "loss")}
-               for protocol in ("train", "test")}
+    compare = {protocol: {key: gap(0.1) for key in SCORES} for protocol in ("train", "test")}
     compare["by_language"] = [{"language": "A", **gap(0.2)}, {"language": "B", **entry(0.0, -0.1, 0.1)}]
     compare["by_length"] = [{"length": "1-4", **gap(0.05)}, {"length": "5+", **entry(0.0, -0.1, 0.1)}]
+    compare["length_trend"] = entry(-0.05, -0.2, 0.1)
     compare["gradient_ratio"] = gap(0.3)
     flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(1.0, 0.9, 1.1)}
     model = {"train": {"balanced_accuracy": score(0.9, 0.88, 0.92)},
@@ -106,9 +107,11 @@ def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path
     assert not (tmp_path / "s").exists()
 
 
-def fake_ladder(forget: float, ratio: float = 1.5):
-    """Every rung's metrics and every step of the ladder; the forget gate's step on accuracy is
-    `forget` (with a ±0.01 interval), every other step straddles 0; each rung's gradient ratio is `ratio`."""
+def fake_ladder(forget: float, ratio: float = 1.5, views=("accuracy", "corrected_accuracy"), lstm_lr: float = 0.01):
+    """Every rung's metrics, every step of the ladder and every cell's params; the forget
+    gate's step on the scores `views` is `forget` (with a ±0.01 interval), every other step
+    straddles 0; each rung's gradient ratio is `ratio`; every cell is trained at Adam 0.01 ×
+    500 × 256 but the course LSTM at `lstm_lr`."""
     from surnames import ladder
     flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(ratio, ratio - 0.1, ratio + 0.1)}
     cells = {m: {"test": {key: score(0.5, 0.49, 0.51) for key in ladder.SCORES}, "gradient_flow": flow}
@@ -116,28 +119,48 @@ def fake_ladder(forget: float, ratio: float = 1.5):
     steps = []
     for step in ladder.STEPS:
         for key in ladder.SCORES:
-            is_forget = key == "accuracy" and (step.model, step.against) in (("lstm", "lstm_forget_open"),
-                                                                              ("lstm", "wide_tanh_rnn"),
-                                                                              ("lstm", "rnn"))
+            is_forget = key in views and (step.model, step.against) in (("lstm", "lstm_forget_open"),
+                                                                         ("lstm", "wide_tanh_rnn"), ("lstm", "rnn"))
             value = forget if is_forget else 0.001
             steps.append({"model": step.model, "against": step.against, "score": key,
                           **(entry(value, value - 0.01, value + 0.01) if is_forget else entry(value, -0.02, 0.02))})
     by_length = [{"model": s.model, "against": s.against, "length": label, **entry(0.1, 0.05, 0.15)}
                  for s in ladder.STEPS for label in ("1-4", "11+")]
-    return cells, {"ladder": steps, "ladder_by_length": by_length}
+    trends = [{"model": s.model, "against": s.against, **entry(0.03, -0.01, 0.07)} for s in ladder.STEPS]
+    params = {f"train_{m}": {"optimizer": "adam", "lr": lstm_lr if m == "lstm" else 0.01, "iterations": 500,
+                             "batch_size": 256} for m in ladder.CELLS}
+    return cells, {"ladder": steps, "ladder_by_length": by_length, "ladder_length_trend": trends}, params
+
+
+def section(cells, compare, params):
+    return report.ladder_section(cells, compare, "ladder.png", params)
 
 
 def test_the_ladder_section_names_the_change_the_intervals_single_out():
-    text = report.ladder_section(*fake_ladder(0.12), "ladder.png")
-    assert ("on held-out accuracy the largest measured contribution comes from the forget gate: "
-            "+12.0 [+11.0, +13.0] points") in text
-    assert "on held-out balanced accuracy no single change contributes measurably" in text
+    text = section(*fake_ladder(0.12))
+    assert ("**In short:** gating raises it (accuracy +12.0 [+11.0, +13.0], prior-corrected "
+            "+12.0 [+11.0, +13.0]); the forget gate raises it (accuracy +12.0 [+11.0, +13.0], prior-corrected "
+            "+12.0 [+11.0, +13.0]). Not established: ") in text
+    assert "capacity depends on the score (accuracy no difference measurable (+0.1 [-2.0, +2.0]" in text
     assert "capacity no difference measurable (+0.1 [-2.0, +2.0]: at most 2.0 points either way)" in text
-    assert "It shrinks for no cell" in text and "not measurably different on the longest names" in text
-    text = report.ladder_section(*fake_ladder(-0.12, ratio=0.5), "ladder.png")
-    assert "on held-out accuracy no single change contributes measurably" in text
-    assert "What lowers it measurably: gating." in text
+    assert "It shrinks for no cell" in text
+    assert "no change with length is measurable (11+ − 1-4 letters: +3.0 [-1.0, +7.0] points" in text
+    assert "| yes | +12.0 [+11.0, +13.0] 5/5 |" in text
+    text = section(*fake_ladder(-0.12, ratio=0.5))
+    assert "gating lowers it" in text and "What lowers it measurably: gating." in text
     assert "It shrinks (interval below 1) for RNN (course), tanh RNN" in text
+
+
+def test_the_ladder_claims_nothing_where_the_views_disagree():
+    """Raw accuracy alone says +12 points for the forget gate: not a contribution when the
+    prior-corrected accuracy does not say it too, nor when the two cells had other budgets."""
+    text = section(*fake_ladder(0.12, views=("accuracy",)))
+    assert "no single change has a contribution that holds on both raw and prior-corrected" in text
+    assert "the forget gate depends on the score (accuracy +12.0 [+11.0, +13.0], prior-corrected no difference" in text
+    text = section(*fake_ladder(0.12, lstm_lr=0.003))
+    assert "no single change has a contribution that holds" in text
+    assert "the forget gate is not measured, its two cells were trained differently (lr 0.003 vs 0.01;" in text
+    assert "| no: lr 0.003 vs 0.01 |" in text and "gating (not trained alike) +12.0" in text
 
 
 def test_the_ladder_section_s_numbers_come_from_the_metrics(small_run):

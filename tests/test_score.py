@@ -39,9 +39,14 @@ def test_rescoring_each_fold_model_on_its_test_file_gives_the_per_fold_values(sm
     for model in ("rnn", "lstm"):
         metrics = metrics_of(small_run, model)
         for i, fold in enumerate(TRAINED):
-            test = read_encoded(small_run / f"data/prepared/fold-{fold}", ["test"], categories)["test"]
+            split = read_encoded(small_run / f"data/prepared/fold-{fold}", ["train", "test"], categories)
+            test = split["test"]
             _, cell, _ = model_file.load(small_run / f"models/{model}/fold-{fold}.pt", categories)
-            again = score_log_probs(predict_log_probs(cell, test), test.targets)
+            log_probs = predict_log_probs(cell, test)
+            again = score_log_probs(log_probs, test.targets)
+            frequencies = torch.bincount(split["train"].targets, minlength=len(categories)) / len(split["train"])
+            corrected = (log_probs + frequencies.log()).argmax(1)  # the cells train under the balanced draw
+            again["corrected_accuracy"] = float((corrected == test.targets).double().mean())
             for key in SCORES:
                 assert metrics["test"][key]["per_fold"][i] == pytest.approx(again[key], abs=2e-6), (model, key)
 
@@ -186,3 +191,22 @@ def test_outputs_go_where_the_arguments_say(score_project, capsys):
 def test_usage_errors_are_one_line(score_project, capsys, argv, message):
     status, err = run_cli(capsys, *argv)
     assert status in (1, 2) and message in err and err.count("\n") == 1, err
+
+
+def test_the_prior_correction_on_a_hand_computed_example():
+    """Two languages, A 90 % of the fold's training names and B 10 %; a model trained under
+    the balanced draw says P(B) = 0.6 for one name and 0.95 for another. Bayes' rule: A for the
+    first (0.4 x 0.9 = 0.36 > 0.6 x 0.1 = 0.06), B for the second (0.05 x 0.9 = 0.045 <
+    0.95 x 0.1 = 0.095). Trained twice over the prior (balanced draw and balanced loss), the
+    frequencies count twice: A for both (0.05 x 0.81 > 0.95 x 0.01)."""
+    train = torch.tensor([0] * 9 + [1])
+    log_probs = torch.tensor([[0.4, 0.6], [0.05, 0.95]]).log()
+    rows = score.Rows(["x", "y"], torch.tensor([0, 1]), torch.tensor([1, 1]), torch.tensor([0, 0]))
+    for power, expected in ((0, [1, 1]), (1, [0, 1]), (2, [0, 0])):
+        offsets = {0: score.prior_offsets(train, 2, power)}
+        predicted = score.predict_rows({0: lambda encoded: log_probs}, {0: None}, rows, offsets)
+        assert predicted.predicted.tolist() == [1, 1] and predicted.corrected.tolist() == expected, power
+    assert score.prior_power("lstm", {"sampler": "balanced", "loss_weights": "none"}) == 1
+    assert score.prior_power("lstm", {"sampler": "natural", "loss_weights": "none"}) == 0
+    assert score.prior_power("baseline", {"class_weight": "balanced"}) == 1
+    assert score.prior_power("majority", None) == 0
