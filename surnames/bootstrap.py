@@ -12,6 +12,7 @@ its own names) puts the spread between independently trained models into every i
 Paired: both models' statistics are computed on the same draws, and the interval is taken of
 their difference, draw by draw: fold i of one model is paired with fold i of the other.
 """
+from collections import Counter
 from collections.abc import Callable
 
 import torch
@@ -26,12 +27,12 @@ class Resampler:
     same rows are paired."""
 
     def __init__(self, names: list[str], fold_of_row: torch.Tensor, draws: int, seed: int, chunk: int = 40):
-        folds = sorted(set(fold_of_row.tolist()))
+        keys = list(zip(fold_of_row.tolist(), names))
         index: dict[tuple[int, str], int] = {}  # (fold, name) groups, numbered fold after fold
-        for key in sorted(zip(fold_of_row.tolist(), names), key=lambda key: folds.index(key[0])):
+        for key in sorted(keys, key=lambda key: key[0]):  # stable: first seen first within a fold
             index.setdefault(key, len(index))
-        self.group_of_row = torch.tensor([index[key] for key in zip(fold_of_row.tolist(), names)], dtype=torch.long)
-        self.sizes = torch.bincount(torch.tensor([folds.index(fold) for fold, _ in index])).tolist()
+        self.group_of_row = torch.tensor([index[key] for key in keys], dtype=torch.long)
+        self.sizes = list(Counter(fold for fold, _ in index).values())  # groups per fold, in fold order
         self.n_groups, self.draws, self.seed, self.chunk = len(index), draws, seed, chunk
 
     def weights(self):

@@ -342,13 +342,11 @@ def budget(params: dict) -> str:
     return f"{params['optimizer']} {params['lr']:g} × {params['iterations']} × {params['batch_size']}"
 
 
-def alike(all_params: dict, model: str, against: str) -> str:
-    """"yes" when both cells were trained with the same optimizer, lr, steps and batch; else how they differ."""
+def unlike(all_params: dict, model: str, against: str) -> str:
+    """How the two cells' training budgets differ (e.g. "lr 0.01 vs 0.003"); "" when they
+    were trained alike: the same optimizer, lr, steps and batch."""
     first, second = (all_params[f"train_{m}"] for m in (model, against))
-    differ = [key for key in BUDGET if first[key] != second[key]]
-    return "yes" if not differ else "no: " + ", ".join(f"{key} {first[key]:g} vs {second[key]:g}"
-                                                       if isinstance(first[key], float) else
-                                                       f"{key} {first[key]} vs {second[key]}" for key in differ)
+    return ", ".join(f"{key} {first[key]} vs {second[key]}" for key in BUDGET if first[key] != second[key])
 
 
 def ladder_tables(cells: dict, steps: dict, all_params: dict) -> str:
@@ -366,9 +364,15 @@ def ladder_tables(cells: dict, steps: dict, all_params: dict) -> str:
     for step in ladder.STEPS:
         found = steps[step.model, step.against]
         lines.append(f"| {ladder.LABELS[step.model]} − {ladder.LABELS[step.against]} | {step.isolates} | "
-                     f"{alike(all_params, step.model, step.against)} | "
+                     f"{trained_alike(all_params, step.model, step.against)} | "
                      + " | ".join(f"{signed(found[key])} {folds_agree(found[key])}" for key in ladder.SCORES) + " |")
     return "\n".join(lines)
+
+
+def trained_alike(all_params: dict, model: str, against: str) -> str:
+    """The steps table's column: "yes", or "no: " and how the budgets differ."""
+    differ = unlike(all_params, model, against)
+    return f"no: {differ}" if differ else "yes"
 
 
 def folds_agree(entry: dict) -> str:
@@ -391,7 +395,7 @@ def carried(steps: dict, score: str, all_params: dict) -> str:
     gap = steps["lstm", "rnn"][score]
 
     def named(model, against, name):
-        return name if alike(all_params, model, against) == "yes" else f"{name} (not trained alike)"
+        return f"{name} (not trained alike)" if unlike(all_params, model, against) else name
     parts = [(named(*step), steps[step[0], step[1]][score]) for step in ladder.PATH]
     gates = [(named(*step), steps[step[0], step[1]][score]) for step in ladder.GATING]
     text = f"On held-out {SCORE_NAMES[score]} the whole gap, LSTM − RNN, is {signed(gap)} points. Along the path "
@@ -414,12 +418,12 @@ def in_short(steps: dict, all_params: dict) -> str:
     holds, depends = [], []
     for name, model, against in changes:
         raw, corrected = (steps[model, against][key] for key in ("accuracy", "corrected_accuracy"))
-        same, signs = alike(all_params, model, against), {verdict(raw), verdict(corrected)}
+        differ, signs = unlike(all_params, model, against), {verdict(raw), verdict(corrected)}
         views = f"accuracy {measured(raw)}, prior-corrected {measured(corrected)}"
-        if same == "yes" and len(signs) == 1 and signs != {"unclear"}:
+        if differ:
+            depends.append(f"{name} is not measured, its two cells were trained differently ({differ}; {views})")
+        elif len(signs) == 1 and signs != {"unclear"}:
             holds.append(f"{name} {'raises' if signs == {'up'} else 'lowers'} it ({views})")
-        elif same != "yes":
-            depends.append(f"{name} is not measured, its two cells were trained differently ({same[4:]}; {views})")
         else:
             depends.append(f"{name} depends on the score ({views})")
     text = "**In short:** " + ("; ".join(holds) + ". " if holds else "no single change has a contribution that "
@@ -473,10 +477,10 @@ def claims(cells: dict, steps: dict, by_length: dict, trends: dict, all_params: 
 def three_scores(step: dict, all_params: dict, model: str, against: str) -> str:
     """A step's held-out accuracy, prior-corrected accuracy and balanced accuracy, in words,
     and whether its cells were trained alike."""
-    same = alike(all_params, model, against)
+    differ = unlike(all_params, model, against)
     return (f"accuracy {measured(step['accuracy'])}, prior-corrected accuracy {measured(step['corrected_accuracy'])}"
             f", balanced accuracy {measured(step['balanced_accuracy'])}"
-            + ("" if same == "yes" else f" (not trained alike: {same[4:]})"))
+            + (f" (not trained alike: {differ})" if differ else ""))
 
 
 def ladder_section(cells: dict, compare: dict, png: str, all_params: dict) -> str:
