@@ -19,10 +19,16 @@ input, forget, output, candidate, so the sigmoid gates are one block), `letters`
 padded letter indices and `steps` [B]. Output: each row's hidden state after its own
 `steps` letters (zeros when steps = 0). tests/test_models.py checks values and gradients
 against the letter-by-letter course computation and gradcheck.
+
+Each loop runs in C where surnames/native.py could build its library (`compiled`: one call
+per recurrence, the elementwise work fused, no dispatch), else in torch operations below;
+both compute the same values to float rounding, and the tests run both.
 """
 from dataclasses import dataclass
 
 import torch
+
+from surnames import native
 
 
 @dataclass
@@ -34,7 +40,10 @@ class _Packed:
     last: torch.Tensor      # [B] each name's (original order) row at its last step; N when it has no steps
 
 
-def _pack(letters: torch.Tensor, steps: torch.Tensor) -> _Packed:
+def _pack(letters: torch.Tensor, steps: torch.Tensor, compiled: bool) -> _Packed:
+    if compiled:
+        running, starts, packed, previous, last = native.pack(letters, steps)
+        return _Packed(packed, running, starts, previous, last)
     order = torch.argsort(steps, descending=True, stable=True)
     sorted_steps = steps[order]
     counts = torch.bincount(steps, minlength=int(steps.max()) + 1)
@@ -97,9 +106,17 @@ def _weight_grads(grad_pre, states, packed, input_size):
     return torch.cat([grad_table.t(), grad_hidden], 1), grad_pre.sum(0)
 
 
+def _native_weight_grads(grad_pre, states, packed, input_size):
+    return native.weight_grads(grad_pre, states, input_size, packed.letters, packed.running, packed.starts)
+
+
 # The course RNN: h_t = W [one_hot(letter_t), h_{t-1}] + b (no non-linearity).
 
-def _linear_forward(weight, bias, input_size, packed):
+def _linear_forward(weight, bias, input_size, packed, compiled):
+    if compiled:
+        states = native.inputs(weight, bias, input_size, packed.letters)
+        native.linear_forward(states, weight, input_size, packed.running, packed.starts)
+        return (states,)
     states, w_t = _inputs(weight, bias, input_size, packed, slice(0, 0))  # pre-activations become the states
     for t, n, rows, before in _blocks(packed):
         if t:
@@ -109,10 +126,10 @@ def _linear_forward(weight, bias, input_size, packed):
 
 class _Linear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight, bias, input_size, packed):
-        (states,) = _linear_forward(weight, bias, input_size, packed)
+    def forward(ctx, weight, bias, input_size, packed, compiled):
+        (states,) = _linear_forward(weight, bias, input_size, packed, compiled)
         ctx.save_for_backward(weight, states)
-        ctx.input_size, ctx.packed = input_size, packed
+        ctx.input_size, ctx.packed, ctx.compiled = input_size, packed, compiled
         return _final(states, packed)
 
     @staticmethod
@@ -120,15 +137,22 @@ class _Linear(torch.autograd.Function):
         weight, states = ctx.saved_tensors
         packed, w_hidden = ctx.packed, weight[:, ctx.input_size:].contiguous()
         grad = _output_grads(grad_final, packed)  # d loss / d state = d loss / d pre-activation
+        if ctx.compiled:
+            native.linear_backward(grad, weight, ctx.input_size, packed.running, packed.starts)
+            return *_native_weight_grads(grad, states, packed, ctx.input_size), None, None, None
         for t, n, rows, before in reversed(list(_blocks(packed))):
             if t:  # `before`'s names run on to step t: no output gradient of their own there, so overwrite
                 torch.mm(grad[rows], w_hidden, out=grad[before])
-        return *_weight_grads(grad, states, packed, ctx.input_size), None, None
+        return *_weight_grads(grad, states, packed, ctx.input_size), None, None, None
 
 
 # The tanh RNN: h_t = tanh(W [one_hot(letter_t), h_{t-1}] + b).
 
-def _tanh_forward(weight, bias, input_size, packed):
+def _tanh_forward(weight, bias, input_size, packed, compiled):
+    if compiled:
+        states = native.inputs(weight, bias, input_size, packed.letters)
+        native.tanh_forward(states, weight, input_size, packed.running, packed.starts)
+        return (states,)
     states, w_t = _inputs(weight, bias, input_size, packed, slice(None))
     for t, n, rows, before in _blocks(packed):
         step = states[rows]
@@ -140,23 +164,26 @@ def _tanh_forward(weight, bias, input_size, packed):
 
 class _Tanh(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight, bias, input_size, packed):
-        (states,) = _tanh_forward(weight, bias, input_size, packed)
+    def forward(ctx, weight, bias, input_size, packed, compiled):
+        (states,) = _tanh_forward(weight, bias, input_size, packed, compiled)
         ctx.save_for_backward(weight, states)
-        ctx.input_size, ctx.packed = input_size, packed
+        ctx.input_size, ctx.packed, ctx.compiled = input_size, packed, compiled
         return _final(states, packed)
 
     @staticmethod
     def backward(ctx, grad_final):
         weight, states = ctx.saved_tensors
         packed, w_hidden = ctx.packed, weight[:, ctx.input_size:].contiguous()
-        slope = torch.mul(states, states).neg_().add_(1)  # d tanh / d pre-activation
         grad = _output_grads(grad_final, packed)  # d loss / d state, then / d pre-activation
+        if ctx.compiled:
+            native.tanh_backward(grad, states, weight, ctx.input_size, packed.running, packed.starts)
+            return *_native_weight_grads(grad, states, packed, ctx.input_size), None, None, None
+        slope = torch.mul(states, states).neg_().add_(1)  # d tanh / d pre-activation
         for t, n, rows, before in reversed(list(_blocks(packed))):
             grad[rows].mul_(slope[rows])
             if t:
                 torch.mm(grad[rows], w_hidden, out=grad[before])
-        return *_weight_grads(grad, states, packed, ctx.input_size), None, None
+        return *_weight_grads(grad, states, packed, ctx.input_size), None, None, None
 
 
 # The course LSTM: gates i, f, o = sigmoid(...), candidate g = tanh(...),
@@ -183,9 +210,15 @@ class _Gates:
         return i, f, o, next(blocks)
 
 
-def _lstm_forward(weight, bias, input_size, packed, gates_of: _Gates):
-    """Gate activations [N, G]; twice the cell states, their tanh and the hidden states [N, H], packed.
-    The cell state is kept doubled (exactly) so that _tanh reads it as it is."""
+def _lstm_forward(weight, bias, input_size, packed, compiled, gates_of: _Gates):
+    """Gate activations [N, G]; the cell states, their tanh and the hidden states [N, H], packed.
+    The torch loop keeps the cell state doubled (exactly) so that _tanh reads it as it is."""
+    if compiled:
+        gates = native.inputs(weight, bias, input_size, packed.letters)
+        cells, tanh_cells, states = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(3))
+        native.lstm_forward(gates, weight, input_size, cells, tanh_cells, states, packed.running, packed.starts,
+                            gates_of.forget, gates_of.output)
+        return gates, cells, tanh_cells, states
     gates, w_t = _inputs(weight, bias, input_size, packed, gates_of.block("g"))  # then activations in place
     cells, tanh_cells = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(2))
     states = torch.empty_like(cells) if gates_of.output else tanh_cells  # o = 1: h = tanh(c)
@@ -210,20 +243,24 @@ def _lstm_forward(weight, bias, input_size, packed, gates_of: _Gates):
 
 class _LSTM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight, bias, input_size, packed, gates_of):
-        gates, cells, tanh_cells, states = _lstm_forward(weight, bias, input_size, packed, gates_of)
+    def forward(ctx, weight, bias, input_size, packed, compiled, gates_of):
+        gates, cells, tanh_cells, states = _lstm_forward(weight, bias, input_size, packed, compiled, gates_of)
         ctx.save_for_backward(weight, gates, cells, tanh_cells, states)
-        ctx.input_size, ctx.packed, ctx.gates_of = input_size, packed, gates_of
+        ctx.input_size, ctx.packed, ctx.compiled, ctx.gates_of = input_size, packed, compiled, gates_of
         return _final(states, packed)
 
     @staticmethod
     def backward(ctx, grad_final):
         weight, gates, cells, tanh_cells, states = ctx.saved_tensors
         packed, gates_of, w_hidden = ctx.packed, ctx.gates_of, weight[:, ctx.input_size:].contiguous()
-        local, from_hidden = _lstm_local(gates, cells, tanh_cells, packed, gates_of)
         grad_hidden = _output_grads(grad_final, packed)
         grad_cell = grad_final.new_zeros(packed.running[0], gates_of.size)  # the names still running, sorted
         grad_pre = torch.empty_like(gates)
+        if ctx.compiled:
+            native.lstm_backward(gates, cells, tanh_cells, grad_hidden, grad_cell, grad_pre, weight, ctx.input_size,
+                                 packed.running, packed.starts, gates_of.forget, gates_of.output)
+            return *_native_weight_grads(grad_pre, states, packed, ctx.input_size), None, None, None, None
+        local, from_hidden = _lstm_local(gates, cells, tanh_cells, packed, gates_of)
         blocks, o = local.shape[1] // gates_of.size, gates_of.block("o")
         for t, n, rows, before in reversed(list(_blocks(packed))):
             dh, dc = grad_hidden[rows], grad_cell[:n]
@@ -235,7 +272,7 @@ class _LSTM(torch.autograd.Function):
                 torch.mm(grad_pre[rows], w_hidden, out=grad_hidden[before])
                 if gates_of.forget:
                     dc.mul_(gates[rows, gates_of.block("f")])
-        return *_weight_grads(grad_pre, states, packed, ctx.input_size), None, None, None
+        return *_weight_grads(grad_pre, states, packed, ctx.input_size), None, None, None, None
 
 
 def _lstm_local(gates, cells, tanh_cells, packed, gates_of: _Gates):
@@ -263,11 +300,12 @@ def _lstm_local(gates, cells, tanh_cells, packed, gates_of: _Gates):
 def _run(function, forward, weight, bias, input_size, letters, steps, *options):
     if int(steps.max()) == 0:  # every name has one letter: no state is ever updated
         return weight.new_zeros(letters.shape[1], weight.shape[1] - input_size)
-    packed = _pack(letters, steps)
+    compiled = native.usable(weight, bias)
+    packed = _pack(letters, steps, compiled)
     if torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad):
-        return function.apply(weight, bias, input_size, packed, *options)
+        return function.apply(weight, bias, input_size, packed, compiled, *options)
     with torch.no_grad():  # prediction: the forward loop alone, nothing kept for a backward pass
-        *_, states = forward(weight, bias, input_size, packed, *options)
+        *_, states = forward(weight, bias, input_size, packed, compiled, *options)
     return _final(states, packed)
 
 

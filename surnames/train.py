@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from surnames import cells, model_file
+from surnames import cells, model_file, native
 from surnames.alphabet import N_LETTERS
 from surnames.atomic import output_set, write_csv
 from surnames.data import Encoded, Sampler, fold_name, folds_in, predict_log_probs, read_categories, read_encoded
@@ -140,6 +140,7 @@ def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_
             jobs = [(model_name, params, fold, Path(prepared) / fold_name(fold), categories,
                      model_stage / f"{fold_name(fold)}.pt", curve_stage / f"{fold_name(fold)}.csv")
                     for fold in sorted(params["folds"])]
+            native.library()  # built here once, if it must be, not by every worker at the same moment
             folds = run_jobs(train_fold, jobs, params["processes"], preload=OPTIMIZER_IMPORTS)
             write_csv(curve_stage / "mean.csv", mean_curve([pd.read_csv(job[-1]) for job in jobs]))
         summary = {"iterations": params["iterations"], "samples_seen": params["iterations"] * params["batch_size"],

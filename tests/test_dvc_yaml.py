@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from surnames import cells, dvc_yaml
+from surnames import cells, dvc_yaml, native
 from surnames.errors import ProjectError
 from tests.helpers import ROOT
 
@@ -38,7 +38,12 @@ def imported_modules(module: str) -> set[str]:
             else:
                 continue
             todo += [name for name in names if name.startswith(CODE) and module_file(name).is_file()]
-    return {module_file(m).relative_to(ROOT).as_posix() for m in seen}
+    files = {module_file(m).relative_to(ROOT).as_posix() for m in seen}
+    return files | (SOURCES_READ["surnames/native.py"] if "surnames/native.py" in files else set())
+
+
+# modules that read other code at run time: the C sources that surnames/native.py compiles
+SOURCES_READ = {"surnames/native.py": {path.relative_to(ROOT).as_posix() for path in native.SOURCES}}
 
 
 def dep_problems(dvc_file: Path) -> list[str]:

@@ -2,7 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from surnames import cells, kernels
+import shutil
+
+from surnames import cells, kernels, native
 from surnames.alphabet import encode
 from tests.helpers import ROOT
 
@@ -24,13 +26,31 @@ COURSE_PRINTOUTS = {
 NAMES = ["Nguyen", "O", "Schwarzenegger", "Li", "Abbascia", "Ng", "Z", "Papadopoulos"]
 
 
+@pytest.fixture(params=["compiled", "torch"])
+def backend(request, monkeypatch):
+    """Each kernel test runs on both loops: the C library (surnames/native.py) and torch's."""
+    if request.param == "torch":
+        monkeypatch.setattr(native, "usable", lambda *tensors: False)
+    elif native.library() is None:
+        pytest.skip("the compiled recurrences could not be built here (no C compiler?)")
+    return request.param
+
+
+def test_the_compiled_recurrences_build_where_there_is_a_compiler():
+    """Where `cc` exists the library must build and pass its check: otherwise every run would
+    fall back to the slower torch loops with only a warning."""
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler on this machine")
+    assert native.library() is not None
+
+
 @pytest.mark.parametrize("name", ["rnn", "lstm"])
 def test_printout_is_the_course_report_s(name):
     assert str(cells.build(name, 57, 128, 18)) == COURSE_PRINTOUTS[name]
 
 
 @pytest.mark.parametrize("name", list(cells.CELLS))
-def test_batched_forward_and_gradients_equal_one_name_at_a_time(name):
+def test_batched_forward_and_gradients_equal_one_name_at_a_time(name, backend):
     torch.manual_seed(1)
     model = cells.build(name, 57, 32, 18)
     letters, lengths = encode(NAMES)
@@ -51,7 +71,7 @@ def test_batched_forward_and_gradients_equal_one_name_at_a_time(name):
 
 
 @pytest.mark.parametrize("name", list(cells.CELLS))
-def test_the_prediction_path_computes_what_training_does(name):
+def test_the_prediction_path_computes_what_training_does(name, backend):
     """Without gradients the kernels run their forward loop alone (no backward buffers): the
     same numbers, bit for bit, and nothing for autograd."""
     torch.manual_seed(3)
@@ -74,7 +94,7 @@ RECURRENCES = {  # (recurrence, gate blocks): every kernel, with each LSTM gate 
 
 
 @pytest.mark.parametrize("kind", list(RECURRENCES))
-def test_hand_written_backward_passes_gradcheck(kind):
+def test_hand_written_backward_passes_gradcheck(kind, backend):
     recurrence, blocks = RECURRENCES[kind]
     torch.manual_seed(2)
     size = 3
@@ -84,6 +104,42 @@ def test_hand_written_backward_passes_gradcheck(kind):
     weight = torch.cat([torch.randn(gates, 6), 0.5 * torch.randn(gates, size)], 1).double().requires_grad_()
     bias = torch.randn(gates, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda w, b: recurrence(w, b, 6, letters, steps), (weight, bias))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_compiled_packing_equals_torch_s(seed):
+    """native.pack lays out any batch (names without steps and ties included) as kernels' torch code does."""
+    if native.library() is None:
+        pytest.skip("the compiled recurrences could not be built here (no C compiler?)")
+    generator = torch.Generator().manual_seed(seed)
+    names = int(torch.randint(1, 40, (1,), generator=generator))
+    steps = torch.randint(0, 12, (names,), generator=generator)
+    steps[0] = max(int(steps[0]), 1)
+    letters = torch.randint(0, 57, (12, names), generator=generator)
+    expected, packed = kernels._pack(letters, steps, compiled=False), kernels._pack(letters, steps, compiled=True)
+    assert (packed.running, packed.starts) == (expected.running, expected.starts)
+    for part in ("letters", "previous", "last"):
+        assert torch.equal(getattr(packed, part), getattr(expected, part)), part
+
+
+@pytest.mark.parametrize("name", list(cells.CELLS))
+def test_both_loops_compute_the_same_values(name):
+    """The C loops and torch's agree to float rounding, outputs and gradients (float32)."""
+    if native.library() is None:
+        pytest.skip("the compiled recurrences could not be built here (no C compiler?)")
+    letters, lengths = encode(NAMES * 4)
+    results = []
+    for compiled in (True, False):
+        torch.manual_seed(4)
+        model = cells.build(name, 57, 32, 18)
+        with pytest.MonkeyPatch.context() as patch:
+            if not compiled:
+                patch.setattr(native, "usable", lambda *tensors: False)
+            output = model(letters, lengths)
+            output.sum().backward()
+        results.append([output, *(p.grad for p in model.parameters())])
+    for compiled, portable in zip(*results):
+        torch.testing.assert_close(compiled, portable, atol=2e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", cells.ABLATIONS)
@@ -117,7 +173,7 @@ def test_the_wide_tanh_rnn_default_matches_the_lstm_s_parameter_count():
     assert abs(count["wide_tanh_rnn"] / count["lstm"] - 1) < 0.01, count
 
 
-def test_one_letter_names_read_out_from_a_zero_state():
+def test_one_letter_names_read_out_from_a_zero_state(backend):
     model = cells.build("lstm", 57, 8, 3)
     letters, lengths = encode(["A", "B"])
     state = model.hidden_before_last(letters, lengths)
