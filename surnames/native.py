@@ -16,7 +16,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -78,31 +77,39 @@ def _checked(lib) -> bool:
     return True
 
 
-@functools.cache
-def library():
-    """The loaded library, or None (then one warning saying why, once per process)."""
-    if os.environ.get("SURNAMES_NATIVE") == "0":
-        return None
+def load(folder: Path):
+    """Build the library into `folder` if it is not there yet, load it, hand it libtorch's
+    gemm routines and check it; raises OSError or CalledProcessError saying why it cannot."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in SOURCES)
                             + " ".join(FLAGS).encode() + _cpu().encode() + str(compiler).encode()).hexdigest()[:16]
-    target = cache_folder() / f"recurrences-{digest}.so"
-    try:
-        if not target.exists():
-            if not compiler:
-                raise OSError("no C compiler (cc) found")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _build(compiler, target)
-        lib = ctypes.CDLL(str(target))
-        lib.set_gemm(ctypes.c_void_p(_gemm("sgemm_")), ctypes.c_void_p(_gemm("dgemm_")))
-        if not _checked(lib):
-            raise OSError("its products disagree with torch.mm")
-    except (OSError, subprocess.CalledProcessError) as error:
-        cause = error.stderr.decode(errors="replace").strip().splitlines()[:1] if hasattr(error, "stderr") else [error]
-        warnings.warn(f"the compiled recurrences are not used ({cause[0] if cause else error}); training and "
-                      f"prediction run torch's loops, slower: install a C compiler (e.g. gcc)", stacklevel=2)
-        return None
+    target = Path(folder) / f"recurrences-{digest}.so"
+    if not target.exists():
+        if not compiler:
+            raise OSError("no C compiler (cc) found")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _build(compiler, target)
+    lib = ctypes.CDLL(str(target))
+    lib.set_gemm(ctypes.c_void_p(_gemm("sgemm_")), ctypes.c_void_p(_gemm("dgemm_")))
+    if not _checked(lib):
+        raise OSError("its products disagree with torch.mm")
     return lib
+
+
+@functools.cache
+def library():
+    """The library loaded from cache_folder(), or None (then one warning saying why, once per
+    process); None at once with SURNAMES_NATIVE=0."""
+    if os.environ.get("SURNAMES_NATIVE") == "0":
+        return None
+    try:
+        return load(cache_folder())
+    except (OSError, subprocess.CalledProcessError) as error:
+        stderr = getattr(error, "stderr", None)
+        cause = stderr.decode(errors="replace").strip().splitlines()[0] if stderr else str(error)
+        warnings.warn(f"the compiled recurrences are not used ({cause}); training and prediction run torch's "
+                      "loops, slower: install a C compiler (e.g. gcc)", stacklevel=2)
+        return None
 
 
 def usable(*tensors: torch.Tensor) -> bool:

@@ -36,12 +36,27 @@ def backend(request, monkeypatch):
     return request.param
 
 
-def test_the_compiled_recurrences_build_where_there_is_a_compiler():
-    """Where `cc` exists the library must build and pass its check: otherwise every run would
-    fall back to the slower torch loops with only a warning."""
+def test_the_compiled_recurrences_build_where_there_is_a_compiler(tmp_path):
+    """Where `cc` exists the library must build from the sources (into an empty folder, not
+    the cache) and pass its check: otherwise every run would fall back to the slower torch
+    loops with only a warning."""
     if not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("no C compiler on this machine")
+    assert native.load(tmp_path) is not None
+    assert [path.suffix for path in tmp_path.iterdir()] == [".so"]  # no temporary left behind
     assert native.library() is not None
+
+
+def test_without_a_compiler_the_torch_loops_run_with_one_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("SURNAMES_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    native.library.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="compiled recurrences are not used .*install a C compiler"):
+            assert native.library() is None
+        assert not native.usable(torch.zeros(2))
+    finally:
+        native.library.cache_clear()
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm"])
