@@ -1,24 +1,71 @@
 """Running independent jobs (one per fold) in worker processes."""
 import multiprocessing
 import multiprocessing.forkserver
+import os
+import select
 import signal
+import sys
+import threading
+import time
 
 from surnames.errors import ProjectError
 from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 
 
-def _start_worker():
+def _start_worker(stage: int):
     """Ctrl-C reaches the whole process group: the parent alone reports it (one line) and
     stops the workers, instead of each worker printing its own traceback. A worker is a
-    new process: it sets up its memory as the entry point did (surnames/memory.py)."""
+    new process: it sets up its memory as the entry point did (surnames/memory.py), and
+    ends with its stage (_end_with)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with(stage)
     keep_freed_memory()
+
+
+def _end_with(stage: int) -> None:
+    """Exit at once when process `stage` ends, however it ends: a `kill -9` of the stage runs
+    none of its clean-up (the pool's terminate()), and the workers' parent, the fork server,
+    outlives it by seconds of interpreter teardown. A thread waits on the stage's pidfd
+    (Linux), or checks it every 0.2 s elsewhere; the worker then leaves without a word."""
+    try:
+        handle = os.pidfd_open(stage)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd here: poll
+        handle = None
+
+    def wait():
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _alive(stage):
+                time.sleep(0.2)
+        os._exit(1)
+    threading.Thread(target=wait, name="end-with-stage", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # A torch optimizer's constructor imports torch._dynamo (about 1.3 s here): once in the fork
 # server rather than in each of the 5 workers sharing 2 cores (about 3 s of a stage).
 OPTIMIZER_IMPORTS = ("torch._dynamo",)
+
+
+def _quiet_resource_tracker() -> None:
+    """multiprocessing's resource tracker (a process started with the pool's first lock)
+    removes the locks' semaphores of a stage killed with kill -9, as it should, and warns of
+    them in CPython's words after the stage's error; its command line takes our filters."""
+    if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
+        sys.warnoptions.append("ignore:resource_tracker:UserWarning")
 
 
 def start_fork_server(section: str, preload: tuple[str, ...]) -> None:
@@ -33,6 +80,7 @@ def start_fork_server(section: str, preload: tuple[str, ...]) -> None:
     if params["processes"] > 1 and len(params["folds"]) > 1:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(preload))
+        _quiet_resource_tracker()
         multiprocessing.forkserver.ensure_running()
 
 
@@ -49,5 +97,6 @@ def run_jobs(function, jobs: list[tuple], processes: int, preload: tuple[str, ..
         return [function(*job) for job in jobs]
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([function.__module__, *preload])
-    with context.Pool(min(processes, len(jobs)), initializer=_start_worker) as pool:
+    _quiet_resource_tracker()
+    with context.Pool(min(processes, len(jobs)), initializer=_start_worker, initargs=(os.getpid(),)) as pool:
         return pool.starmap(function, jobs, chunksize=1)

@@ -71,6 +71,30 @@ def test_a_stopped_training_is_one_line_and_keeps_the_previous_outputs(project, 
     assert wait_for(lambda: session_processes(stage.pid) == []), session_processes(stage.pid)
 
 
+def fold_workers(session: int) -> list[str]:
+    """The running fork server's children (`ps` lines): the fold workers."""
+    listed = subprocess.run(["ps", "-o", "pid=,ppid=,stat=,args=", "-s", str(session)], capture_output=True, text=True)
+    rows = [line.split(None, 3) for line in listed.stdout.splitlines()]
+    servers = {row[0] for row in rows if "forkserver" in row[3]}
+    return [" ".join(row) for row in rows if row[1] in servers and "Z" not in row[2]]
+
+
+def test_a_killed_training_leaves_no_worker_running(project):
+    """kill -9 of the stage runs none of its clean-up: every fold worker still exits within
+    2 s (surnames/workers.py), the rest of the stage's processes soon after, and nothing more
+    is printed (no worker traceback)."""
+    set_rnn_param(project, iterations=100000, processes=2)
+    stage = subprocess.Popen([sys.executable, "-m", "stages.train", *RNN_ARGS], cwd=project, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    assert wait_for(lambda: started_workers(stage.pid) == 2), session_processes(stage.pid)  # both folds train
+    stage.kill()
+    stage.wait(timeout=10)
+    assert wait_for(lambda: fold_workers(stage.pid) == [], timeout_s=2), fold_workers(stage.pid)
+    assert wait_for(lambda: session_processes(stage.pid) == [], timeout_s=30), session_processes(stage.pid)
+    assert stage.stderr.read() == ""
+
+
 def test_an_os_error_is_one_line(capsys):
     @cli
     def main(argv):
