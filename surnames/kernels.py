@@ -38,12 +38,14 @@ class _Packed:
     starts: list[int]       # where each step's block of rows begins
     previous: torch.Tensor  # [N - running[0]] for each row after step 0: its name's row one step earlier
     last: torch.Tensor      # [B] each name's (original order) row at its last step; N when it has no steps
+    index: torch.Tensor | None = None  # [2, steps] running and starts, for the C loops (compiled only)
 
 
 def _pack(letters: torch.Tensor, steps: torch.Tensor, compiled: bool) -> _Packed:
     if compiled:
-        running, starts, packed, previous, last = native.pack(letters, steps)
-        return _Packed(packed, running, starts, previous, last)
+        index, packed, previous, last = native.pack(letters, steps)
+        running, starts = index.tolist()
+        return _Packed(packed, running, starts, previous, last, index)
     order = torch.argsort(steps, descending=True, stable=True)
     sorted_steps = steps[order]
     counts = torch.bincount(steps, minlength=int(steps.max()) + 1)
@@ -98,16 +100,14 @@ def _output_grads(grad_final: torch.Tensor, packed: _Packed) -> torch.Tensor:
     return grad.index_copy_(0, packed.last, grad_final)[:-1]
 
 
-def _weight_grads(grad_pre, states, packed, input_size):
+def _weight_grads(grad_pre, states, packed, input_size, compiled):
     """Gradients of weight [G, letters + H] and bias from the packed pre-activation gradients
     [N, G] and the states [N, H] each step produced (step 0 read zeros: no term)."""
+    if compiled:
+        return native.weight_grads(grad_pre, states, input_size, packed.letters, packed.index)
     grad_table = grad_pre.new_zeros(input_size, grad_pre.shape[1]).index_add_(0, packed.letters, grad_pre)
     grad_hidden = grad_pre[packed.running[0]:].t().mm(states.index_select(0, packed.previous))
     return torch.cat([grad_table.t(), grad_hidden], 1), grad_pre.sum(0)
-
-
-def _native_weight_grads(grad_pre, states, packed, input_size):
-    return native.weight_grads(grad_pre, states, input_size, packed.letters, packed.running, packed.starts)
 
 
 # The course RNN: h_t = W [one_hot(letter_t), h_{t-1}] + b (no non-linearity).
@@ -115,7 +115,7 @@ def _native_weight_grads(grad_pre, states, packed, input_size):
 def _linear_forward(weight, bias, input_size, packed, compiled):
     if compiled:
         states = native.inputs(weight, bias, input_size, packed.letters)
-        native.linear_forward(states, weight, input_size, packed.running, packed.starts)
+        native.linear_forward(states, weight, input_size, packed.index)
         return (states,)
     states, w_t = _inputs(weight, bias, input_size, packed, slice(0, 0))  # pre-activations become the states
     for t, n, rows, before in _blocks(packed):
@@ -135,15 +135,16 @@ class _Linear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_final):
         weight, states = ctx.saved_tensors
-        packed, w_hidden = ctx.packed, weight[:, ctx.input_size:].contiguous()
+        packed = ctx.packed
         grad = _output_grads(grad_final, packed)  # d loss / d state = d loss / d pre-activation
         if ctx.compiled:
-            native.linear_backward(grad, weight, ctx.input_size, packed.running, packed.starts)
-            return *_native_weight_grads(grad, states, packed, ctx.input_size), None, None, None
+            native.linear_backward(grad, weight, ctx.input_size, packed.index)
+            return *_weight_grads(grad, states, packed, ctx.input_size, True), None, None, None
+        w_hidden = weight[:, ctx.input_size:].contiguous()
         for t, n, rows, before in reversed(list(_blocks(packed))):
             if t:  # `before`'s names run on to step t: no output gradient of their own there, so overwrite
                 torch.mm(grad[rows], w_hidden, out=grad[before])
-        return *_weight_grads(grad, states, packed, ctx.input_size), None, None, None
+        return *_weight_grads(grad, states, packed, ctx.input_size, False), None, None, None
 
 
 # The tanh RNN: h_t = tanh(W [one_hot(letter_t), h_{t-1}] + b).
@@ -151,7 +152,7 @@ class _Linear(torch.autograd.Function):
 def _tanh_forward(weight, bias, input_size, packed, compiled):
     if compiled:
         states = native.inputs(weight, bias, input_size, packed.letters)
-        native.tanh_forward(states, weight, input_size, packed.running, packed.starts)
+        native.tanh_forward(states, weight, input_size, packed.index)
         return (states,)
     states, w_t = _inputs(weight, bias, input_size, packed, slice(None))
     for t, n, rows, before in _blocks(packed):
@@ -173,17 +174,18 @@ class _Tanh(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_final):
         weight, states = ctx.saved_tensors
-        packed, w_hidden = ctx.packed, weight[:, ctx.input_size:].contiguous()
+        packed = ctx.packed
         grad = _output_grads(grad_final, packed)  # d loss / d state, then / d pre-activation
         if ctx.compiled:
-            native.tanh_backward(grad, states, weight, ctx.input_size, packed.running, packed.starts)
-            return *_native_weight_grads(grad, states, packed, ctx.input_size), None, None, None
+            native.tanh_backward(grad, states, weight, ctx.input_size, packed.index)
+            return *_weight_grads(grad, states, packed, ctx.input_size, True), None, None, None
+        w_hidden = weight[:, ctx.input_size:].contiguous()
         slope = torch.mul(states, states).neg_().add_(1)  # d tanh / d pre-activation
         for t, n, rows, before in reversed(list(_blocks(packed))):
             grad[rows].mul_(slope[rows])
             if t:
                 torch.mm(grad[rows], w_hidden, out=grad[before])
-        return *_weight_grads(grad, states, packed, ctx.input_size), None, None, None
+        return *_weight_grads(grad, states, packed, ctx.input_size, False), None, None, None
 
 
 # The course LSTM: gates i, f, o = sigmoid(...), candidate g = tanh(...),
@@ -216,8 +218,8 @@ def _lstm_forward(weight, bias, input_size, packed, compiled, gates_of: _Gates):
     if compiled:
         gates = native.inputs(weight, bias, input_size, packed.letters)
         cells, tanh_cells, states = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(3))
-        native.lstm_forward(gates, weight, input_size, cells, tanh_cells, states, packed.running, packed.starts,
-                            gates_of.forget, gates_of.output)
+        native.lstm_forward(gates, weight, input_size, cells, tanh_cells, states, packed.index, gates_of.forget,
+                            gates_of.output)
         return gates, cells, tanh_cells, states
     gates, w_t = _inputs(weight, bias, input_size, packed, gates_of.block("g"))  # then activations in place
     cells, tanh_cells = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(2))
@@ -252,15 +254,16 @@ class _LSTM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_final):
         weight, gates, cells, tanh_cells, states = ctx.saved_tensors
-        packed, gates_of, w_hidden = ctx.packed, ctx.gates_of, weight[:, ctx.input_size:].contiguous()
+        packed, gates_of = ctx.packed, ctx.gates_of
         grad_hidden = _output_grads(grad_final, packed)
         grad_cell = grad_final.new_zeros(packed.running[0], gates_of.size)  # the names still running, sorted
         grad_pre = torch.empty_like(gates)
         if ctx.compiled:
             native.lstm_backward(gates, cells, tanh_cells, grad_hidden, grad_cell, grad_pre, weight, ctx.input_size,
-                                 packed.running, packed.starts, gates_of.forget, gates_of.output)
-            return *_native_weight_grads(grad_pre, states, packed, ctx.input_size), None, None, None, None
+                                 packed.index, gates_of.forget, gates_of.output)
+            return *_weight_grads(grad_pre, states, packed, ctx.input_size, True), None, None, None, None
         local, from_hidden = _lstm_local(gates, cells, tanh_cells, packed, gates_of)
+        w_hidden = weight[:, ctx.input_size:].contiguous()
         blocks, o = local.shape[1] // gates_of.size, gates_of.block("o")
         for t, n, rows, before in reversed(list(_blocks(packed))):
             dh, dc = grad_hidden[rows], grad_cell[:n]
@@ -272,7 +275,7 @@ class _LSTM(torch.autograd.Function):
                 torch.mm(grad_pre[rows], w_hidden, out=grad_hidden[before])
                 if gates_of.forget:
                     dc.mul_(gates[rows, gates_of.block("f")])
-        return *_weight_grads(grad_pre, states, packed, ctx.input_size), None, None, None, None
+        return *_weight_grads(grad_pre, states, packed, ctx.input_size, False), None, None, None, None
 
 
 def _lstm_local(gates, cells, tanh_cells, packed, gates_of: _Gates):

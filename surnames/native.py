@@ -71,7 +71,7 @@ def _checked(lib) -> bool:
         states = torch.randn(4, 5, generator=generator, dtype=dtype)
         weight = torch.randn(5, 3 + 5, generator=generator, dtype=dtype)  # 3 letters, 5 hidden
         expected = torch.cat([states[:2], torch.addmm(states[2:], states[:2], weight[:, 3:].t())])
-        linear_forward(states, weight, 3, [2, 2], [0, 2], lib=lib)  # rows 2, 3 += rows 0, 1 x W_h^T
+        linear_forward(states, weight, 3, torch.tensor([[2, 2], [0, 2]]), lib=lib)  # rows 2, 3 += rows 0, 1 x W_h^T
         if not torch.allclose(states, expected):
             return False
     return True
@@ -124,11 +124,6 @@ def _ptr(tensor: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(tensor.data_ptr())
 
 
-def _steps(running: list[int], starts: list[int]):
-    index = torch.tensor([running, starts], dtype=torch.int64)
-    return index, ctypes.c_int64(len(running)), _ptr(index[0]), _ptr(index[1])
-
-
 def _argument(value):
     return _ptr(value) if isinstance(value, torch.Tensor) else ctypes.c_int64(int(value))
 
@@ -137,15 +132,15 @@ def _call(lib, name: str, dtype, *arguments) -> None:
     getattr(lib or library(), f"{name}_{TYPES[dtype]}")(*(_argument(a) for a in arguments))
 
 
-def _recurrence(name: str, dtype, running, starts, h: int, *arguments, lib=None) -> None:
-    """A C recurrence over the packed steps; `index` (running, starts) lives through the call."""
-    index, steps, running_ptr, starts_ptr = _steps(running, starts)
-    getattr(lib or library(), f"{name}_{TYPES[dtype]}")(steps, running_ptr, starts_ptr, ctypes.c_int64(h),
+def _recurrence(name: str, dtype, index: torch.Tensor, h: int, *arguments, lib=None) -> None:
+    """A C recurrence over the packed steps; `index` [2, steps]: each step's running names and start row."""
+    getattr(lib or library(), f"{name}_{TYPES[dtype]}")(ctypes.c_int64(index.shape[1]), _ptr(index[0]),
+                                                         _ptr(index[1]), ctypes.c_int64(h),
                                                          *(_argument(a) for a in arguments))
 
 
 def pack(letters: torch.Tensor, steps: torch.Tensor):
-    """kernels._pack's layout: (running, starts, packed letters, previous, last)."""
+    """kernels._pack's layout: (index [2, steps] of running and starts, packed letters, previous, last)."""
     letters, steps = (tensor.to(torch.int64).contiguous() for tensor in (letters, steps))
     rows, names = letters.shape
     index = torch.empty(2, max(rows, 1), dtype=torch.int64)
@@ -156,8 +151,8 @@ def pack(letters: torch.Tensor, steps: torch.Tensor):
     longest = lib.pack(ctypes.c_int64(rows), ctypes.c_int64(names), *(_ptr(a) for a in (
         letters, steps, index[0], index[1], packed, previous, last, total)))
     n = int(total)
-    running, starts = index[:, :longest].tolist()
-    return running, starts, packed[:n], previous[: n - running[0]], last
+    index = index[:, :longest].contiguous()
+    return index, packed[:n], previous[: n - int(index[0, 0])], last
 
 
 def inputs(weight, bias, input_size: int, letters) -> torch.Tensor:
@@ -168,38 +163,38 @@ def inputs(weight, bias, input_size: int, letters) -> torch.Tensor:
     return pre
 
 
-def weight_grads(grad_pre, states, input_size: int, letters, running, starts):
+def weight_grads(grad_pre, states, input_size: int, letters, index):
     """(grad weight [G, input_size + H], grad bias [G]) from the packed pre-activation gradients."""
     g, h = grad_pre.shape[1], states.shape[1]
     grad_weight, grad_bias = grad_pre.new_empty(g, input_size + h), grad_pre.new_empty(g)
-    _recurrence("weight_grads", grad_pre.dtype, running, starts, h, g, input_size, letters, grad_pre, states,
+    _recurrence("weight_grads", grad_pre.dtype, index, h, g, input_size, letters, grad_pre, states,
                 grad_weight, grad_bias)
     return grad_weight, grad_bias
 
 
-def linear_forward(states, weight, input_size: int, running, starts, lib=None):
-    _recurrence("linear_forward", states.dtype, running, starts, states.shape[1], states, weight, input_size, lib=lib)
+def linear_forward(states, weight, input_size: int, index, lib=None):
+    _recurrence("linear_forward", states.dtype, index, states.shape[1], states, weight, input_size, lib=lib)
 
 
-def linear_backward(grad, weight, input_size: int, running, starts):
-    _recurrence("linear_backward", grad.dtype, running, starts, grad.shape[1], grad, weight, input_size)
+def linear_backward(grad, weight, input_size: int, index):
+    _recurrence("linear_backward", grad.dtype, index, grad.shape[1], grad, weight, input_size)
 
 
-def tanh_forward(states, weight, input_size: int, running, starts):
-    _recurrence("tanh_forward", states.dtype, running, starts, states.shape[1], states, weight, input_size)
+def tanh_forward(states, weight, input_size: int, index):
+    _recurrence("tanh_forward", states.dtype, index, states.shape[1], states, weight, input_size)
 
 
-def tanh_backward(grad, states, weight, input_size: int, running, starts):
-    _recurrence("tanh_backward", grad.dtype, running, starts, grad.shape[1], grad, states, weight, input_size)
+def tanh_backward(grad, states, weight, input_size: int, index):
+    _recurrence("tanh_backward", grad.dtype, index, grad.shape[1], grad, states, weight, input_size)
 
 
-def lstm_forward(gates, weight, input_size: int, cells, tanh_cells, states, running, starts, forget: bool,
+def lstm_forward(gates, weight, input_size: int, cells, tanh_cells, states, index, forget: bool,
                  output: bool):
-    _recurrence("lstm_forward", gates.dtype, running, starts, cells.shape[1], forget, output, gates, weight,
+    _recurrence("lstm_forward", gates.dtype, index, cells.shape[1], forget, output, gates, weight,
                 input_size, cells, tanh_cells, states)
 
 
-def lstm_backward(gates, cells, tanh_cells, grad_hidden, grad_cell, grad_pre, weight, input_size: int, running,
-                  starts, forget: bool, output: bool):
-    _recurrence("lstm_backward", gates.dtype, running, starts, cells.shape[1], forget, output, gates, cells,
+def lstm_backward(gates, cells, tanh_cells, grad_hidden, grad_cell, grad_pre, weight, input_size: int, index,
+                  forget: bool, output: bool):
+    _recurrence("lstm_backward", gates.dtype, index, cells.shape[1], forget, output, gates, cells,
                 tanh_cells, grad_hidden, grad_cell, grad_pre, weight, input_size)

@@ -25,10 +25,16 @@ def started_workers(session: int) -> int:
     """Fold workers (the fork server's children) that have run the pool's initializer, which
     ignores SIGINT: before that a worker is still starting, and a signal to the stage then can
     make it print the traceback of its interrupted start-up (docs/errors.md: a known gap)."""
-    listed = subprocess.run(["ps", "-o", "pid=,ppid=", "-s", str(session)], capture_output=True, text=True)
-    pids = dict(tuple(map(int, line.split())) for line in listed.stdout.splitlines())
-    workers = [pid for pid, parent in pids.items() if parent in pids and pids[parent] == session]
-    return sum(ignores_sigint(pid) for pid in workers)
+    return sum(ignores_sigint(pid) for pid in worker_pids(session))
+
+
+def worker_pids(session: int) -> list[int]:
+    """The session's running processes whose parent is the stage's child, the fork server."""
+    listed = subprocess.run(["ps", "-o", "pid=,ppid=,stat=", "-s", str(session)], capture_output=True, text=True)
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    parents = {int(pid): int(parent) for pid, parent, _ in rows}
+    return [int(pid) for pid, parent, stat in rows
+            if int(parent) in parents and parents[int(parent)] == session and "Z" not in stat]
 
 
 def ignores_sigint(pid: int) -> bool:
@@ -71,14 +77,6 @@ def test_a_stopped_training_is_one_line_and_keeps_the_previous_outputs(project, 
     assert wait_for(lambda: session_processes(stage.pid) == []), session_processes(stage.pid)
 
 
-def fold_workers(session: int) -> list[str]:
-    """The running fork server's children (`ps` lines): the fold workers."""
-    listed = subprocess.run(["ps", "-o", "pid=,ppid=,stat=,args=", "-s", str(session)], capture_output=True, text=True)
-    rows = [line.split(None, 3) for line in listed.stdout.splitlines()]
-    servers = {row[0] for row in rows if "forkserver" in row[3]}
-    return [" ".join(row) for row in rows if row[1] in servers and "Z" not in row[2]]
-
-
 def test_a_killed_training_leaves_no_worker_running(project):
     """kill -9 of the stage runs none of its clean-up: every fold worker still exits within
     2 s (surnames/workers.py), the rest of the stage's processes soon after, and nothing more
@@ -90,7 +88,7 @@ def test_a_killed_training_leaves_no_worker_running(project):
     assert wait_for(lambda: started_workers(stage.pid) == 2), session_processes(stage.pid)  # both folds train
     stage.kill()
     stage.wait(timeout=10)
-    assert wait_for(lambda: fold_workers(stage.pid) == [], timeout_s=2), fold_workers(stage.pid)
+    assert wait_for(lambda: worker_pids(stage.pid) == [], timeout_s=2), session_processes(stage.pid)
     assert wait_for(lambda: session_processes(stage.pid) == [], timeout_s=30), session_processes(stage.pid)
     assert stage.stderr.read() == ""
 
