@@ -57,7 +57,7 @@ def course_loop(prepared: Path, steps: int) -> None:
     from surnames.alphabet import N_LETTERS
     from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
     from surnames.params import load_params, resolve_threads
-    from surnames.step import OPTIMIZERS
+    from benchmarks.train_speed import COURSE_OPTIMIZERS
 
     params = load_params("train_lstm")
     torch.set_num_threads(resolve_threads(params["threads"]))
@@ -66,7 +66,7 @@ def course_loop(prepared: Path, steps: int) -> None:
     encoded = Encoded(read_split(prepared / fold_name(0), "train", categories), categories)
     sampler = Sampler(encoded, "balanced", torch.Generator().manual_seed(0))
     model = cells.build("lstm", N_LETTERS, params["hidden_size"], len(categories))
-    optimizer = OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+    optimizer = COURSE_OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
     for _ in range(steps):
         course_style_step(model, optimizer, encoded, int(sampler.draw(1)))
 

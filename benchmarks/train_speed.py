@@ -37,7 +37,9 @@ from surnames.alphabet import N_LETTERS
 from surnames.memory import keep_freed_memory
 from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
 from surnames.params import load_params
-from surnames.step import OPTIMIZERS, build_optimizer, optimizer_step
+from surnames.step import Optimizer, optimizer_step
+
+COURSE_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}  # the course loop's: torch.optim, unfused
 
 GATES = {"rnn": 1, "tanh_rnn": 1, "wide_tanh_rnn": 1, "lstm": 4, "lstm_forget_open": 3, "lstm_output_open": 3}
 
@@ -144,7 +146,7 @@ def main():
             return draws[next(cycle) % len(draws)]
 
         def timed(model):  # the training loop's step: loss, check, backward, clipping, the optimizer
-            optimizer = build_optimizer(params["optimizer"], model.parameters(), params["lr"])
+            optimizer = Optimizer(params["optimizer"], model.parameters(), params["lr"])
             return samples_per_second(lambda: optimizer_step(model, optimizer, next_batch(), params["grad_clip"],
                                                              0, f"train_{name}"), batch, args.seconds, args.repeats)
 
@@ -161,7 +163,7 @@ def main():
                 f"{rate / limit:8.2f}   {peer_name:18} {peers[0]:9,.0f} {peers[1]:9,.0f} {rate / max(peers):5.2f}x")
         if args.course_style:
             model = cells.build(name, N_LETTERS, hidden, len(categories))
-            optimizer = OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+            optimizer = COURSE_OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
             course = samples_per_second(lambda: course_style_step(model, optimizer, encoded, int(sampler.draw(1))),
                                         1, args.seconds, args.repeats)
             line += f" {course:9,.0f}"

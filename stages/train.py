@@ -11,7 +11,7 @@ from surnames.errors import Parser, ProjectError, cli
 from surnames.ladder import CELLS
 from surnames.memory import keep_freed_memory
 from surnames.params import load_params
-from surnames.workers import OPTIMIZER_IMPORTS, start_fork_server
+from surnames.workers import start_fork_server
 
 
 @cli
@@ -25,7 +25,7 @@ def main(argv):
     args = parser.parse_args(argv)
     keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
     if args.model in CELLS:  # an unknown model is reported below, in the stage's own words
-        start_fork_server(f"train_{args.model}", ("surnames.train", *OPTIMIZER_IMPORTS))
+        start_fork_server(f"train_{args.model}", ("surnames.train",))
     from surnames import cells  # torch: imported only now, beside the fork server's imports
     from surnames.train import run
     if args.model not in cells.CELLS:

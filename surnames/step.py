@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from surnames.errors import ProjectError
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 MAX_LOSS = 1e4  # NLL over 18 classes starts near 2.9: beyond this the run has blown up
 
 
@@ -19,14 +18,58 @@ def check_loss(loss: float, step: int, section: str, where: str = "") -> None:
                            f"lower {section}.lr (e.g. to 0.001) or set {section}.grad_clip (e.g. 1.0)")
 
 
-def build_optimizer(kind: str, parameters, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """`kind`'s optimizer; Adam with weight decay is AdamW (decoupled decay). Fused: the whole
-    update in one kernel (5x faster here than the per-tensor loop for the course LSTM's 10
-    tensors; the same update, other last bits)."""
-    if weight_decay > 0:
-        optimizer = torch.optim.AdamW if kind == "adam" else OPTIMIZERS[kind]
-        return optimizer(parameters, lr=lr, weight_decay=weight_decay, fused=True)
-    return OPTIMIZERS[kind](parameters, lr=lr, fused=True)
+class Optimizer:
+    """Adam (AdamW: decoupled weight decay, when weight_decay > 0) or SGD over `parameters`,
+    run as the fused kernels that torch.optim.Adam / AdamW / SGD(fused=True) run (the whole
+    update in one kernel: 5x faster here than the per-tensor loop for the course LSTM's 10
+    tensors), with the same state and arguments, so the same bits (tests/test_step.py).
+    Not torch.optim itself: its step() imports torch._dynamo, 1.3-1.8 s at the start of
+    every training stage. `lr` may be changed between steps (the cosine schedule)."""
+
+    KINDS = ("adam", "sgd")
+
+    def __init__(self, kind: str, parameters, lr: float, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown optimizer {kind!r}: expected one of {', '.join(self.KINDS)}")
+        self.kind, self.lr, self.weight_decay, self.betas, self.eps = kind, lr, weight_decay, betas, eps
+        self.parameters = [p for p in parameters if p.requires_grad]
+        if kind == "adam":  # torch.optim.Adam's state for fused=True: float32 step counts, zero moments
+            self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.parameters]
+            self.averages = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.parameters]
+            self.squares = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.parameters]
+
+    @property
+    def decoupled(self) -> bool:
+        """AdamW's decay (from the weights), not Adam's (an L2 term in the gradient)."""
+        return self.kind == "adam" and self.weight_decay > 0
+
+    def zero_grad(self) -> None:
+        for p in self.parameters:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.parameters) if p.grad is not None]
+        params = [self.parameters[i] for i in live]
+        grads = [p.grad for p in params]
+        if not params:
+            return
+        if self.kind == "sgd":
+            torch._fused_sgd_(params, grads, [], weight_decay=self.weight_decay, momentum=0.0, lr=self.lr,
+                              dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
+            return
+        steps = [self.steps[i] for i in live]
+        torch._foreach_add_(steps, 1)
+        update = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
+        update(params, grads, [self.averages[i] for i in live], [self.squares[i] for i in live], [], steps,
+               amsgrad=False, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
+               eps=self.eps, maximize=False)
+
+
+def cosine_lr(base: float, step: int, steps: int) -> float:
+    """The lr after `step` of `steps` under a cosine decay from `base` to 0 (closed form)."""
+    return base * (1 + math.cos(math.pi * step / steps)) / 2
 
 
 def optimizer_step(model, optimizer, batch, grad_clip: float, step: int, section: str, where: str = "",

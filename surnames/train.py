@@ -24,8 +24,8 @@ from surnames.data import Encoded, Sampler, fold_name, folds_in, predict_log_pro
 from surnames.errors import ProjectError
 from surnames.params import resolve_threads
 from surnames.scores import score_log_probs
-from surnames.step import build_optimizer, optimizer_step
-from surnames.workers import OPTIMIZER_IMPORTS, run_jobs
+from surnames.step import Optimizer, cosine_lr, optimizer_step
+from surnames.workers import run_jobs
 
 CURVE_COLUMNS = ["step", "samples_seen", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy"]
 FINAL_KEYS = ("val_loss", "val_accuracy", "val_balanced_accuracy")
@@ -38,16 +38,22 @@ def class_weights(encoded: Encoded) -> torch.Tensor:
     return len(encoded) / (encoded.n_classes * counts.clamp(min=1))
 
 
-def make_optimizer(params: dict, model: cells.Cell) -> torch.optim.Optimizer:
-    """The params' optimizer (surnames/step.py)."""
-    return build_optimizer(params["optimizer"], model.parameters(), params["lr"], params["weight_decay"])
+def make_optimizer(params: dict, model: cells.Cell) -> Optimizer:
+    """The params' optimizer (surnames/step.py); Adam with weight decay is AdamW."""
+    return Optimizer(params["optimizer"], model.parameters(), params["lr"], params["weight_decay"])
 
 
-def make_schedule(params: dict, optimizer: torch.optim.Optimizer):
-    """A cosine decay of the lr to 0 over the run, or None."""
-    if params["lr_schedule"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params["iterations"])
-    return None
+def make_schedule(params: dict, optimizer: Optimizer):
+    """With lr_schedule: cosine, a function to call after each step (the lr decays to 0 over
+    the run); else None."""
+    if params["lr_schedule"] != "cosine":
+        return None
+    base, counted = optimizer.lr, {"steps": 0}
+
+    def step():
+        counted["steps"] += 1
+        optimizer.lr = cosine_lr(base, counted["steps"], params["iterations"])
+    return step
 
 
 def validate(model: cells.Cell, encoded: Encoded) -> dict[str, float]:
@@ -84,7 +90,7 @@ def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, w
         batch = train_set.batch(sampler.draw(batch_size))
         losses.append(optimizer_step(model, optimizer, batch, params["grad_clip"], step, section, where, weights))
         if schedule is not None:
-            schedule.step()
+            schedule()
         train_seconds += time.perf_counter() - started
         if step % params["eval_every"] == 0 or step == iterations:
             val = validate(model, val_set)
@@ -141,7 +147,7 @@ def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_
                      model_stage / f"{fold_name(fold)}.pt", curve_stage / f"{fold_name(fold)}.csv")
                     for fold in sorted(params["folds"])]
             native.library()  # built here once, if it must be, not by every worker at the same moment
-            folds = run_jobs(train_fold, jobs, params["processes"], preload=OPTIMIZER_IMPORTS)
+            folds = run_jobs(train_fold, jobs, params["processes"])
             write_csv(curve_stage / "mean.csv", mean_curve([pd.read_csv(job[-1]) for job in jobs]))
         summary = {"iterations": params["iterations"], "samples_seen": params["iterations"] * params["batch_size"],
                    "kept_mean": {k: round(statistics.fmean(f["kept"][k] for f in folds), 6) for k in FINAL_KEYS},

@@ -55,11 +55,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# A torch optimizer's constructor imports torch._dynamo (about 1.3 s here): once in the fork
-# server rather than in each of the 5 workers sharing 2 cores (about 3 s of a stage).
-OPTIMIZER_IMPORTS = ("torch._dynamo",)
-
-
 def _quiet_resource_tracker() -> None:
     """multiprocessing's resource tracker (a process started with the pool's first lock)
     removes the locks' semaphores of a stage killed with kill -9, as it should, and warns of

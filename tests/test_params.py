@@ -5,7 +5,7 @@ from surnames import params as schema
 from surnames.data import Sampler
 from surnames.errors import ProjectError
 from surnames.params import check_all, load_params, read_params
-from surnames.step import OPTIMIZERS
+from surnames.step import Optimizer
 from tests.helpers import call_main
 
 
@@ -96,7 +96,7 @@ def test_a_missing_file_is_one_line(tmp_path):
 
 def test_the_schema_names_the_code_s_own_choices():
     for section in ("train_rnn", "train_lstm"):
-        assert schema.SCHEMA[section]["optimizer"].expected == f"one of {', '.join(OPTIMIZERS)}"
+        assert schema.SCHEMA[section]["optimizer"].expected == f"one of {', '.join(Optimizer.KINDS)}"
         assert schema.SCHEMA[section]["sampler"].expected == f"one of {', '.join(Sampler.KINDS)}"
 
 
