@@ -14,7 +14,10 @@ Two ways to write, chosen by what you call, never by hidden state:
 Written files and folders get the modes git gives (0666/0777 less the umask), not the
 private modes of temporary files.
 """
+import csv
+import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -81,6 +84,22 @@ def json_bytes(data) -> bytes:
 def csv_bytes(frame, float_format: str | None = "%.6g") -> bytes:
     """A DataFrame as CSV; float_format=None writes floats in full (they read back exactly)."""
     return frame.to_csv(index=False, lineterminator="\n", float_format=float_format).encode("utf-8")
+
+
+def table_bytes(columns: list[str], rows: list[list]) -> bytes:
+    """Rows of plain values as CSV, byte for byte what csv_bytes writes for the same DataFrame
+    (floats as %.6g, NaN empty), without importing pandas (0.3 s of a scoring stage)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(value) for value in row] for row in rows)
+    return out.getvalue().encode("utf-8")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else "%.6g" % value
+    return str(value)
 
 
 def _beside(path: Path, make):

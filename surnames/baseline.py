@@ -39,7 +39,7 @@ def fit(params: dict, names: list[str], languages: list[str]):
 
 def fit_fold(params: dict, fold_dir: Path, categories: list[str], model_path: Path) -> None:
     train = read_split(fold_dir, "train", categories)
-    vectorizer, classifier = fit(params, list(train["name"]), list(train["language"]))
+    vectorizer, classifier = fit(params, train.names, train.languages)
     tfidf.save(model_path, vectorizer, classifier, categories)
     print(f"baseline {fold_dir.name}: {len(vectorizer.vocabulary_):,} n-grams", flush=True)
 
@@ -59,12 +59,12 @@ def choose(params: dict, prepared: Path) -> list[dict]:
     fold_dir = Path(prepared) / fold_name(0)
     train, val = (read_split(fold_dir, split, categories) for split in ("train", "val"))
     index = {language: i for i, language in enumerate(categories)}
-    actual = torch.tensor([index[language] for language in val["language"]])
+    actual = torch.tensor([index[language] for language in val.languages])
     rows = []
     for ngram_range, c, weight in itertools.product(*CANDIDATES.values()):
         setting = {**params, "ngram_range": ngram_range, "C": c, "class_weight": weight}
-        vectorizer, classifier = fit(setting, list(train["name"]), list(train["language"]))
-        predicted = classifier.predict(vectorizer.transform(val["name"]))
+        vectorizer, classifier = fit(setting, train.names, train.languages)
+        predicted = classifier.predict(vectorizer.transform(val.names))
         result = scores(actual, torch.tensor([index[language] for language in predicted]), len(categories))
         rows.append({"ngram_range": ngram_range, "C": c, "class_weight": weight, **result})
         print(f"{str(ngram_range):8} C={c:<5} {weight:9} val accuracy {result['accuracy']:.3f}  balanced "

@@ -15,16 +15,59 @@ their difference, draw by draw: fold i of one model is paired with fold i of the
 from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
+from surnames import native
+
 Statistic = Callable[[torch.Tensor], torch.Tensor]
+
+
+GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment (surnames/resample.c)
+MASK = (1 << 64) - 1
+
+
+def _mixed(z):
+    """SplitMix64's finalizer, on a Python int or a numpy uint64 array (arithmetic mod 2^64)."""
+    if isinstance(z, int):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+        return z ^ (z >> 31)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _below(key: int, counters: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Uniform indices below n from the counters' values: resample.c's below(), in numpy."""
+    values = _mixed(np.uint64(key) + (counters + np.uint64(1)) * np.uint64(GOLDEN))
+    return ((values >> np.uint64(32)) * n.astype(np.uint64)) >> np.uint64(32)
+
+
+def numpy_weights(key: int, first_draw: int, draws: int, sizes: np.ndarray, starts: np.ndarray,
+                  group_of_row: np.ndarray) -> torch.Tensor:
+    """resample.c's bootstrap_weights in numpy: the same [draws, rows] weights, slower (where
+    the library is not built)."""
+    n_folds, n_groups = len(sizes), int(sizes.sum())
+    trials = (np.arange(first_draw, first_draw + draws, dtype=np.uint64)[:, None] * np.uint64(n_folds)
+              + np.arange(n_folds, dtype=np.uint64)).ravel()
+    folds = _below(key, trials + np.uint64(1 << 63), np.full(len(trials), n_folds)).astype(np.int64)
+    per_trial = sizes[folds]
+    ends = np.cumsum(per_trial)
+    name = np.arange(ends[-1], dtype=np.uint64) - np.repeat(ends - per_trial, per_trial).astype(np.uint64)
+    drawn = np.repeat(starts[folds], per_trial) + _below(key, (np.repeat(trials, per_trial) << np.uint64(32)) + name,
+                                                        np.repeat(per_trial, per_trial)).astype(np.int64)
+    draw_of = np.repeat(np.arange(len(trials)) // n_folds, per_trial)
+    counts = np.bincount(draw_of * n_groups + drawn, minlength=draws * n_groups).reshape(draws, n_groups)
+    return torch.from_numpy(counts[:, group_of_row].astype(np.float64))
 
 
 class Resampler:
     """`draws` two-level resamples from a fixed seed: each draw picks as many folds as there
     are, with replacement, and for each pick as many of that fold's names as it has, with
     replacement. Every call to weights() yields the same draws, so two models scored on the
-    same rows are paired."""
+    same rows are paired. The draws are counter-based (surnames/resample.c): draw d is the
+    same whatever the chunk size, and the same from the compiled loop and the numpy one."""
 
     def __init__(self, names: list[str], fold_of_row: torch.Tensor, draws: int, seed: int, chunk: int = 40):
         keys = list(zip(fold_of_row.tolist(), names))
@@ -32,28 +75,25 @@ class Resampler:
         for key in sorted(keys, key=lambda key: key[0]):  # stable: first seen first within a fold
             index.setdefault(key, len(index))
         self.group_of_row = torch.tensor([index[key] for key in keys], dtype=torch.long)
-        self.sizes = list(Counter(fold for fold, _ in index).values())  # groups per fold, in fold order
-        self.n_groups, self.draws, self.seed, self.chunk = len(index), draws, seed, chunk
+        self.sizes = torch.tensor(list(Counter(fold for fold, _ in index).values()), dtype=torch.long)
+        self.starts = torch.cumsum(self.sizes, 0) - self.sizes  # each fold's first group
+        self.draws, self.key, self.chunk = draws, _mixed(seed & MASK), chunk
 
-    def weights(self):
-        """[chunk, rows] row weights, chunk by chunk, `draws` rows in all. The folds and each
-        fold's names come from their own generators, read in draw order, so the chunk size
-        changes no draw."""
-        n_folds = len(self.sizes)
-        fold_generator = torch.Generator().manual_seed(self.seed)
-        name_generators = [torch.Generator().manual_seed(self.seed + 1 + fold) for fold in range(n_folds)]
+    def weights(self, compiled: bool | None = None):
+        """[chunk, rows] row weights (float64), chunk by chunk, `draws` rows in all; `compiled`
+        picks the loop (default: the C one where the library is built)."""
+        if compiled is None:
+            compiled = native.library() is not None
         for begin in range(0, self.draws, self.chunk):
             size = min(self.chunk, self.draws - begin)
-            picked = torch.randint(n_folds, (size, n_folds), generator=fold_generator)  # as many folds as there are
-            times = torch.zeros(size, n_folds, dtype=torch.long).scatter_add_(1, picked, torch.ones_like(picked))
-            cells, start = [], 0  # draw * groups + group, one entry per name drawn
-            for fold, (n, generator) in enumerate(zip(self.sizes, name_generators)):
-                names_per_draw = times[:, fold] * n  # each pick of the fold draws n of its n names
-                draw = torch.repeat_interleave(torch.arange(size) * self.n_groups, names_per_draw)
-                cells.append(draw.add_(torch.randint(start, start + n, (len(draw),), generator=generator)))
-                start += n
-            counts = torch.bincount(torch.cat(cells), minlength=size * self.n_groups).double()
-            yield counts.view(size, self.n_groups)[:, self.group_of_row]
+            if compiled:
+                weights = torch.empty(size, len(self.group_of_row), dtype=torch.double)
+                native.bootstrap_weights(self.key, begin, weights, self.sizes, self.starts, self.group_of_row,
+                                         torch.get_num_threads())
+            else:
+                weights = numpy_weights(self.key, begin, size, self.sizes.numpy(), self.starts.numpy(),
+                                        self.group_of_row.numpy())
+            yield weights
 
 
 def percentile_interval(values: torch.Tensor, level: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:

@@ -139,17 +139,26 @@ def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Ce
     return CELLS[model](input_size, hidden_size, output_size)
 
 
-def step_through(model: Cell, letters: torch.Tensor, track_hidden: bool = False):
-    """The course report's computation, step() letter by letter, for names of one length: letters [T, B].
+def step_through(model: Cell, letters: torch.Tensor, track_hidden: bool = False,
+                 lengths: torch.Tensor | None = None):
+    """The course report's computation, step() letter by letter: letters [T, B].
 
     Returns the outputs at the last letter [B, classes] and the hidden state read at each
     letter; with `track_hidden` the first state requires grad, so gradients reach all of
     them. Each name's output depends on its own states only, so the gradient of a sum of
-    per-name losses gives each name's own gradients.
+    per-name losses gives each name's own gradients. Without `lengths` every name has T
+    letters; with them, names of several lengths are right-aligned (name b's letters are the
+    last lengths[b] rows, whatever comes before is ignored): a name's state stays the initial
+    one until its first letter, so all names end, and are read, at the last row.
     """
     state, hiddens = model.init_state(letters.shape[1]), []
     state[0].requires_grad_(track_hidden)
-    for letter in letters:
+    for row, letter in enumerate(letters):
         hiddens.append(state[0])
-        output, *state = model.step(F.one_hot(letter, model.input_size).float(), *state)
+        output, *stepped = model.step(F.one_hot(letter, model.input_size).float(), *state)
+        if lengths is None:
+            state = stepped
+        else:  # torch.where: a name not yet started keeps its state exactly, and its gradient
+            started = (lengths >= len(letters) - row).unsqueeze(1)
+            state = [torch.where(started, new, old) for new, old in zip(stepped, state)]
     return output, hiddens

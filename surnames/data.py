@@ -2,15 +2,16 @@
 
 Words: a **fold** `i` is one of k disjoint sets of distinct names, tested by the models
 of fold i and trained on by the others; its folder `fold-<i>/` holds three **splits**, sets
-of names with their languages (`train.csv`, `val.csv`, `test.csv`, read as DataFrames);
+of names with their languages (`train.csv`, `val.csv`, `test.csv`, read as a `Split`);
 **encoded** is a split turned into tensors once (padded letters, lengths, targets) so that
 batches are index lookups.
 """
+import csv
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from surnames.alphabet import encode, is_transliterated
@@ -41,36 +42,54 @@ def read_categories(prepared: Path) -> list[str]:
     return categories
 
 
-def read_split(fold_dir: Path, split: str, categories: list[str]) -> pd.DataFrame:
-    """One split of a fold, checked to hold exactly the languages in `categories`."""
-    path = Path(fold_dir) / f"{split}.csv"
+@dataclass(frozen=True)
+class Split:
+    """A split's names and their languages, row by row."""
+    names: list[str]
+    languages: list[str]
+
+
+def _rows(path: Path) -> list[list[str]]:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ProjectError(f"cannot read {path}: {' '.join(str(error).split())}; run the prepare stage first") from None
-    if list(frame.columns) != ["name", "language"] or frame.empty:
+
+
+def read_split(fold_dir: Path, split: str, categories: list[str]) -> Split:
+    """One split of a fold, checked to hold exactly the languages in `categories` (the csv
+    module, not pandas: a scoring stage then never imports pandas)."""
+    path = Path(fold_dir) / f"{split}.csv"
+    header, *rows = _rows(path) or [[]]
+    if header != ["name", "language"] or not rows:
         raise ProjectError(f"{path} must have columns name,language and at least one row")
-    found = sorted(set(frame["language"]))
+    ragged = next((number for number, row in enumerate(rows, 2) if len(row) != 2), None)
+    if ragged:
+        raise ProjectError(f"{path}:{ragged}: a row must have two fields, name and language; "
+                           "re-run the prepare stage")
+    names, languages = [row[0] for row in rows], [row[1] for row in rows]
+    found = sorted(set(languages))
     if found != categories:
         extra = sorted(set(found) - set(categories))
         missing = sorted(set(categories) - set(found))
         raise ProjectError(f"{path} languages differ from categories.json (extra: {extra}, missing: {missing})")
-    unusable = [row for row, name in enumerate(frame["name"].tolist()) if not is_transliterated(name)]
+    unusable = [row for row, name in enumerate(names) if not is_transliterated(name)]
     if unusable:  # prepare writes only transliterated, non-empty names: anything else was edited by hand
         row = unusable[0]
-        raise ProjectError(f"{path}:{row + 2}: name {frame['name'][row]!r} is empty or not transliterated to the "
+        raise ProjectError(f"{path}:{row + 2}: name {names[row]!r} is empty or not transliterated to the "
                            "alphabet; re-run the prepare stage")
-    return frame
+    return Split(names, languages)
 
 
 class Encoded:
     """A split encoded once: padded letters [T, N], lengths [N], targets [N]."""
 
-    def __init__(self, split: pd.DataFrame, categories: list[str]):
-        self.names = split["name"].tolist()
+    def __init__(self, split: Split, categories: list[str]):
+        self.names = list(split.names)
         self.letters, self.lengths = encode(self.names)
         index = {language: i for i, language in enumerate(categories)}
-        self.targets = torch.tensor([index[language] for language in split["language"].tolist()])
+        self.targets = torch.tensor([index[language] for language in split.languages])
         self.n_classes = len(categories)
 
     def __len__(self):

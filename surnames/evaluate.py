@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from surnames import ladder
@@ -21,14 +20,10 @@ from surnames.bootstrap import difference
 from surnames.data import read_categories
 from surnames.errors import ProjectError
 from surnames.params import resolve_threads
+from surnames.predictions import PROTOCOLS, Predictions, Rows, Scored, gradient_flow_of
+from surnames.predictions import read as read_predictions
 from surnames.score import (
-    GRADIENT,
-    PROTOCOLS,
-    GradientFlow,
-    Predictions,
     Resamplers,
-    Rows,
-    Scored,
     length_buckets,
     rounded,
     score_statistic,
@@ -36,59 +31,6 @@ from surnames.score import (
     summary_of,
 )
 from surnames.scores import SCORES
-
-COLUMNS = ["protocol", "fold", "name", "language", "predicted", "corrected", "nll"]
-
-
-def _numbers(path: Path, values: list[str], column: str) -> torch.Tensor:
-    try:
-        return torch.tensor([float(v) if v != "" else math.nan for v in values], dtype=torch.double)
-    except ValueError:
-        raise ProjectError(f"{path}: column {column} holds a value that is not a number; "
-                           "re-run its score stage") from None
-
-
-def read_predictions(path: Path, categories: list[str]) -> Scored:
-    """A predictions file written by the scoring stage, back as the tensors it was made from."""
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:
-        raise ProjectError(f"cannot read {path}: {' '.join(str(error).split())}; run 'dvc repro'") from None
-    gradient_columns = [c for c in frame.columns if c.startswith(GRADIENT)]
-    if list(frame.columns) != COLUMNS + gradient_columns or frame.empty:
-        raise ProjectError(f"{path} must have columns {','.join(COLUMNS)}[,gradient_<i>...] and rows; "
-                           "re-run its score stage")
-    columns = {name: frame[name].tolist() for name in frame.columns}  # lists: far faster to walk than a Series
-    index = {language: i for i, language in enumerate(categories)}
-    unknown = sorted((set(columns["language"]) | set(columns["predicted"]) | set(columns["corrected"])) - set(index))
-    if unknown or not set(columns["protocol"]) <= set(PROTOCOLS) or not all(f.isdigit() for f in columns["fold"]):
-        raise ProjectError(f"{path} has unknown languages {unknown[:3]}, protocols or folds; re-run its score stage")
-    predictions, rows_of = {}, {}
-    for protocol in PROTOCOLS:
-        rows_of[protocol] = [i for i, p in enumerate(columns["protocol"]) if p == protocol]
-        pick = {name: [columns[name][i] for i in rows_of[protocol]] for name in COLUMNS}
-        rows = Rows(names=pick["name"], targets=torch.tensor([index[x] for x in pick["language"]]),
-                    lengths=torch.tensor([len(name) for name in pick["name"]]),
-                    fold=torch.tensor([int(f) for f in pick["fold"]]))
-        predictions[protocol] = Predictions(rows, torch.tensor([index[x] for x in pick["predicted"]]),
-                                            torch.tensor([index[x] for x in pick["corrected"]]),
-                                            _numbers(path, pick["nll"], "nll"))
-    scored = Scored(path.stem, predictions)
-    if gradient_columns:
-        test = rows_of["test"]
-        norms = torch.stack([_numbers(path, [columns[c][i] for i in test], c) for c in gradient_columns], 1)
-        scored.gradients = gradient_flow_of(predictions["test"].rows, norms)
-    return scored
-
-
-def gradient_flow_of(rows: Rows, norms: torch.Tensor) -> GradientFlow:
-    """The rows that carry gradient norms, in the order the scoring stage computed them (by
-    fold, then name length, then row), so that sums add up in the same order."""
-    measured = torch.nonzero(~norms[:, 0].isnan()).flatten().tolist()
-    picked = torch.tensor(sorted(measured, key=lambda i: (int(rows.fold[i]), int(rows.lengths[i]), i)))
-    return GradientFlow(picked, norms[picked])
-
 
 def restrict(scored: Scored, folds: list[int]) -> Scored:
     """A model's predictions on `folds` only (a comparison uses the folds both models have)."""

@@ -1,4 +1,5 @@
-"""The compiled recurrences (surnames/recurrences.c): built on first use, loaded with ctypes.
+"""The compiled recurrences (surnames/recurrences.c) and bootstrap draws (surnames/resample.c):
+one library, built on first use, loaded with ctypes.
 
 The C loops run a whole recurrence per call and call the BLAS sgemm_/dgemm_ that libtorch
 carries (the products torch.mm runs), so a step's elementwise work costs no dispatch. The
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-SOURCES = [Path(__file__).with_name(name) for name in ("recurrences.c", "recurrences_body.h")]
-FLAGS = ["-O3", "-march=native", "-fPIC"]  # no -ffast-math: its start-up code would change the whole process's floats
+SOURCES = [Path(__file__).with_name(name) for name in ("recurrences.c", "recurrences_body.h", "resample.c")]
+FLAGS = ["-O3", "-march=native", "-fPIC", "-pthread"]  # no -ffast-math: its start-up code would change the whole process's floats
 TYPES = {torch.float32: "float", torch.float64: "double"}
 
 
@@ -46,9 +47,12 @@ def _build(compiler: str, target: Path) -> None:
     """Compile, then link without the compile flags, into a temporary beside `target`, then
     rename: the fold workers may build at the same moment, and none reads a half-written file."""
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
-        objects, library = Path(folder) / "recurrences.o", Path(folder) / target.name
-        subprocess.run([compiler, *FLAGS, "-c", str(SOURCES[0]), "-o", str(objects)], check=True, capture_output=True)
-        subprocess.run([compiler, "-shared", str(objects), "-o", str(library), "-lm"], check=True, capture_output=True)
+        objects, library = [], Path(folder) / target.name
+        for source in (path for path in SOURCES if path.suffix == ".c"):
+            objects.append(str(Path(folder) / source.with_suffix(".o").name))
+            subprocess.run([compiler, *FLAGS, "-c", str(source), "-o", objects[-1]], check=True, capture_output=True)
+        subprocess.run([compiler, "-shared", *objects, "-o", str(library), "-lm", "-pthread"], check=True,
+                       capture_output=True)
         os.replace(library, target)
 
 
@@ -198,3 +202,18 @@ def lstm_backward(gates, cells, tanh_cells, grad_hidden, grad_cell, grad_pre, we
                   forget: bool, output: bool):
     _recurrence("lstm_backward", gates.dtype, index, cells.shape[1], forget, output, gates, cells,
                 tanh_cells, grad_hidden, grad_cell, grad_pre, weight, input_size)
+
+
+def bootstrap_weights(key: int, first_draw: int, weights: torch.Tensor, sizes: torch.Tensor, starts: torch.Tensor,
+                      group_of_row: torch.Tensor, threads: int = 1) -> None:
+    """Fills `weights` [draws, rows] (float64) with the bootstrap's draws from first_draw on
+    (surnames/resample.c; sizes, starts: int64 per fold, group_of_row: int64 per row), in
+    `threads` threads."""
+    function = library().bootstrap_weights
+    function.restype = ctypes.c_int64
+    failed = function(ctypes.c_uint64(key), ctypes.c_int64(first_draw), ctypes.c_int64(weights.shape[0]),
+                      ctypes.c_int64(len(sizes)), _ptr(sizes), _ptr(starts), ctypes.c_int64(int(sizes.sum())),
+                      ctypes.c_int64(weights.shape[1]), _ptr(group_of_row), _ptr(weights),
+                      ctypes.c_int64(threads))
+    if failed:
+        raise MemoryError("the bootstrap's counts do not fit in memory")

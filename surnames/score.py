@@ -16,60 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from surnames import cells, model_file, tfidf
-from surnames.atomic import csv_bytes, output_set
+from surnames import cells, model_file, predictions, tfidf
+from surnames.atomic import output_set, table_bytes
 from surnames.bootstrap import Resampler, Statistic, describe
-from surnames.data import Encoded, fold_name, folds_in, predict_log_probs, read_categories, read_split
+from surnames.data import Encoded, Split, fold_name, folds_in, predict_log_probs, read_categories, read_split
 from surnames.errors import ProjectError
 from surnames.params import resolve_threads
+from surnames.predictions import PROTOCOLS, GradientFlow, Predictions, Rows, Scored
 from surnames.scores import SCORES, confusion_matrix, recall_per_class, scores_from_confusion
 
-PROTOCOLS = ("train", "test")
 Predictor = Callable[[Encoded], torch.Tensor]  # an encoded split -> log-probabilities [rows, languages]
 
 
-@dataclass
-class Rows:
-    """One protocol's rows, pooled over folds: who they are."""
-    names: list[str]
-    targets: torch.Tensor
-    lengths: torch.Tensor
-    fold: torch.Tensor
-
-
-@dataclass
-class Predictions:
-    """What one model said about each row of one protocol: its most probable language, the
-    most probable once corrected for the training draw's prior (prior_offsets), and the NLL."""
-    rows: Rows
-    predicted: torch.Tensor
-    corrected: torch.Tensor
-    nll: torch.Tensor
-
-
-@dataclass
-class GradientFlow:
-    """||d loss / d hidden state|| at distances 0, 1, ... from the last letter [names, distances],
-    for the held-out rows `picked` (indices into the test rows, in the order computed)."""
-    picked: torch.Tensor
-    norms: torch.Tensor
-
-
-@dataclass
-class Scored:
-    """A model's predictions on both protocols, and a cell's gradient flow."""
-    model: str
-    predictions: dict[str, Predictions]
-    gradients: GradientFlow | None = None
-
-
-def pooled_rows(splits: dict[int, pd.DataFrame], encoded: dict[int, Encoded]) -> Rows:
+def pooled_rows(splits: dict[int, Split], encoded: dict[int, Encoded]) -> Rows:
     folds = sorted(splits)
-    return Rows(names=[name for fold in folds for name in splits[fold]["name"].tolist()],
+    return Rows(names=[name for fold in folds for name in splits[fold].names],
                 targets=torch.cat([encoded[fold].targets for fold in folds]),
                 lengths=torch.cat([encoded[fold].lengths for fold in folds]),
                 fold=torch.cat([torch.full((len(encoded[fold]),), fold) for fold in folds]))
@@ -107,26 +71,35 @@ def prior_power(model: str, training: dict | None) -> int:
     return int(training["class_weight"] == "balanced")
 
 
-def gradient_norms(model, letters: torch.Tensor, targets: torch.Tensor, distances: int) -> torch.Tensor:
-    """||d loss / d hidden state|| [names, distances] for names of one length, letters [T, B],
-    computed the course report's way (step() letter by letter); distance 0 is the state read
-    at the last letter."""
-    output, hiddens = cells.step_through(model, letters, track_hidden=True)
+def gradient_norms(model, letters: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+                   distances: int) -> torch.Tensor:
+    """||d loss / d hidden state|| [names, distances] for right-aligned letters [T, B] of names
+    with `lengths` (cells.step_through), computed the course report's way (step() letter by
+    letter); distance 0 is the state read at the last letter."""
+    output, hiddens = cells.step_through(model, letters, track_hidden=True, lengths=lengths)
     grads = torch.autograd.grad(F.nll_loss(output, targets, reduction="sum"), hiddens[-distances:])
     return torch.stack([grad.norm(dim=1) for grad in reversed(grads)], 1).double()
 
 
+def right_aligned(letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Padded letters [T, B] (name b in the first lengths[b] rows) moved to end at the last row."""
+    rows = torch.arange(int(lengths.max())).unsqueeze(1) - (int(lengths.max()) - lengths)  # source row
+    return letters.gather(0, rows.clamp(min=0))
+
+
 def gradient_flow(fold_cells: dict, encoded: dict[int, Encoded], min_letters: int) -> GradientFlow:
     """The held-out names with at least `min_letters` letters, each through its own fold's
-    cell. Only distances every such name has (0 .. min_letters - 2) are kept, so each point
-    averages the same names."""
+    cell, a fold's names in one batch (by length, then row). Only distances every such name
+    has (0 .. min_letters - 2) are kept, so each point averages the same names."""
     distances, picked, norms, offset = min_letters - 1, [], [], 0
     for fold in sorted(encoded):
         data = encoded[fold]
-        for length in sorted(set(data.lengths[data.lengths >= min_letters].tolist())):
-            columns = torch.nonzero(data.lengths == length).flatten()
-            norms.append(gradient_norms(fold_cells[fold], data.letters[:length, columns], data.targets[columns],
-                                        distances))
+        columns = torch.nonzero(data.lengths >= min_letters).flatten()
+        columns = columns[torch.argsort(data.lengths[columns], stable=True)]
+        if len(columns):
+            lengths = data.lengths[columns]
+            letters = right_aligned(data.letters[: int(lengths.max()), columns], lengths)
+            norms.append(gradient_norms(fold_cells[fold], letters, lengths, data.targets[columns], distances))
             picked.append(columns + offset)
         offset += len(data)
     if not picked:
@@ -163,11 +136,18 @@ def length_buckets(uppers: list[int]) -> list[tuple[int, int, str]]:
 
 
 def length_statistic(p: Predictions, uppers: list[int]) -> Statistic:
-    """[D, buckets]: accuracy within each length bucket."""
-    inside = torch.stack([(p.rows.lengths >= low) & (p.rows.lengths <= high)
-                          for low, high, _ in length_buckets(uppers)], 1).double()
-    correct = (p.predicted == p.rows.targets).double().unsqueeze(1) * inside
-    return lambda weights: (weights @ correct) / (weights @ inside)
+    """[D, buckets]: accuracy within each length bucket. Each row counts into one of 2 x buckets
+    bins (its bucket, right or wrong): one index_add per draw, not two products, and exact,
+    since the weights are whole numbers."""
+    bucket = sum((p.rows.lengths > high).long() for _, high, _ in length_buckets(uppers)[:-1])
+    bins = bucket * 2 + (p.predicted == p.rows.targets).long()
+    n_buckets = len(uppers) + 1
+
+    def statistic(weights):
+        counts = weights.new_zeros(weights.shape[0], 2 * n_buckets).index_add_(1, bins, weights)
+        counts = counts.view(-1, n_buckets, 2)
+        return counts[..., 1] / counts.sum(-1)
+    return statistic
 
 
 def gradient_statistic(flow: GradientFlow) -> Statistic:
@@ -345,53 +325,31 @@ def metrics_of(data: Folds, described: dict, gradient_names: int | None, max_dis
     return metrics
 
 
-def confusion_frame(data: Folds, test: Predictions) -> pd.DataFrame:
-    return pd.DataFrame({"actual": [data.categories[i] for i in test.rows.targets.tolist()],
-                         "predicted": [data.categories[i] for i in test.predicted.tolist()]})
+CONFUSION_COLUMNS = ["actual", "predicted"]
+GRADIENT_COLUMNS = ["distance", "grad_norm", "low", "high", "names"]
 
 
-def length_frame(data: Folds, described: dict, uppers: list[int]) -> pd.DataFrame:
-    lengths = data.rows["test"].lengths
-    rows = []
+def confusion_rows(data: Folds, test: Predictions) -> list[list]:
+    return [[data.categories[actual], data.categories[predicted]]
+            for actual, predicted in zip(test.rows.targets.tolist(), test.predicted.tolist())]
+
+
+def length_columns(folds: list[int]) -> list[str]:
+    return ["min_length", "length", "names", "accuracy", "low", "high", *[f"accuracy_{fold_name(f)}" for f in folds]]
+
+
+def length_rows(data: Folds, described: dict, uppers: list[int]) -> list[list]:
+    lengths, rows = data.rows["test"].lengths, []
     for i, (low, high, label) in enumerate(length_buckets(uppers)):
         summary = summary_of(described, i)
-        row = {"min_length": low, "length": label, "names": int(((lengths >= low) & (lengths <= high)).sum()),
-               **{key: value for key, value in summary.items() if key != "per_fold"}}
-        row["accuracy"] = row.pop("value")
-        rows.append({**row, **{f"accuracy_{fold_name(f)}": v for f, v in zip(data.folds, summary["per_fold"])}})
-    return pd.DataFrame(rows)[["min_length", "length", "names", "accuracy", "low", "high",
-                               *[f"accuracy_{fold_name(f)}" for f in data.folds]]]
+        rows.append([low, label, int(((lengths >= low) & (lengths <= high)).sum()), summary["value"], summary["low"],
+                     summary["high"], *summary["per_fold"]])
+    return rows
 
 
-def gradient_frame(described: dict, names: int) -> pd.DataFrame:
-    return pd.DataFrame({"distance": range(len(described["value"])), "grad_norm": rounded(described["value"], 8),
-                         "low": rounded(described["low"], 8), "high": rounded(described["high"], 8),
-                         "names": names})
-
-
-GRADIENT = "gradient_"  # the predictions file's column GRADIENT<i>: the gradient norm at distance i
-
-
-def predictions_frame(data: Folds, scored: Scored) -> pd.DataFrame:
-    """Every row of both protocols with the model's prediction and NLL; a cell's held-out rows
-    with at least gradient_min_letters letters also carry their gradient norms by distance.
-    Floats are written in full (repr), so evaluate reads back exactly what was computed."""
-    frames = []
-    for protocol in PROTOCOLS:
-        p = scored.predictions[protocol]
-        frame = pd.DataFrame({"protocol": protocol, "fold": p.rows.fold.tolist(), "name": p.rows.names,
-                              "language": [data.categories[i] for i in p.rows.targets.tolist()],
-                              "predicted": [data.categories[i] for i in p.predicted.tolist()],
-                              "corrected": [data.categories[i] for i in p.corrected.tolist()],
-                              "nll": p.nll.tolist()})
-        if scored.gradients is not None:
-            norms = torch.full((len(p.rows.names), scored.gradients.norms.shape[1]), float("nan"), dtype=torch.double)
-            if protocol == "test":
-                norms[scored.gradients.picked] = scored.gradients.norms
-            for distance in range(norms.shape[1]):
-                frame[f"{GRADIENT}{distance}"] = norms[:, distance].tolist()
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+def gradient_rows(described: dict, names: int) -> list[list]:
+    return [[distance, value, low, high, names] for distance, (value, low, high) in enumerate(zip(
+        rounded(described["value"], 8), rounded(described["low"], 8), rounded(described["high"], 8)))]
 
 
 @dataclass
@@ -425,9 +383,12 @@ def run(model: str, params: dict, prepared: Path, models_dir: Path | None, paths
     metrics = metrics_of(data, described, gradient_names, params["gradient_min_letters"] - 2)
     with output_set() as out:  # metrics, predictions and plot files renamed into place together, or none
         out.write_json(paths.metrics, metrics)
-        out.write_bytes(paths.predictions, csv_bytes(predictions_frame(data, scored), float_format=None))
+        out.write_bytes(paths.predictions, predictions.csv_bytes(scored, data.categories))
         if is_cell:
-            out.write_csv(paths.confusion, confusion_frame(data, scored.predictions["test"]))
-            out.write_csv(paths.length, length_frame(data, described["length"], params["length_buckets"]))
-            out.write_csv(paths.gradients, gradient_frame(described["gradients"], gradient_names))
+            out.write_bytes(paths.confusion, table_bytes(CONFUSION_COLUMNS,
+                                                         confusion_rows(data, scored.predictions["test"])))
+            out.write_bytes(paths.length, table_bytes(length_columns(data.folds), length_rows(
+                data, described["length"], params["length_buckets"])))
+            out.write_bytes(paths.gradients, table_bytes(GRADIENT_COLUMNS, gradient_rows(described["gradients"],
+                                                                                         gradient_names)))
     return metrics

@@ -186,3 +186,9 @@ def test_a_folder_where_a_file_belongs_is_refused_before_anything_is_touched(tmp
     with pytest.raises(ProjectError, match=f"^cannot write {tmp_path / 'report.md'}: a folder is in its place"):
         write_set(tmp_path, "new")
     assert snapshot(tmp_path) == previous and (tmp_path / "report.md").is_dir()
+
+
+def test_a_table_is_written_byte_for_byte_as_pandas_writes_the_same_frame():
+    columns = ["length", "names", "accuracy", "low"]
+    rows = [["1-4", 12, 0.123456789, float("nan")], ["a,b", 3, 1e-07, 2.5], ['say "x"', 0, 100.0, 0.5]]
+    assert atomic.table_bytes(columns, rows) == atomic.csv_bytes(pd.DataFrame(rows, columns=columns))

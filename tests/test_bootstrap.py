@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from surnames import bootstrap
+from surnames import bootstrap, native
 
 
 def one_fold(rows):
@@ -101,3 +101,20 @@ def test_each_draw_takes_as_many_folds_as_there_are_each_with_all_its_names_draw
         sizes = torch.tensor([3.0, 2.0, 1.0])
         assert torch.equal((per_fold / sizes).sum(1), torch.full((len(weights),), 3.0, dtype=torch.double))
         assert torch.equal(per_fold / sizes, (per_fold / sizes).round())  # whole picks of a fold
+
+
+def test_the_compiled_loop_and_the_numpy_loop_make_the_same_draws():
+    if native.library() is None:
+        pytest.skip("the compiled library is not built here (no C compiler)")
+    names = [f"n{i}" for i in range(200)] + ["n3", "n7"]  # two names listed twice: one group each
+    fold_of_row = torch.cat([torch.arange(200) % 4, torch.tensor([3, 3])])
+    resampler = bootstrap.Resampler(names, fold_of_row, draws=123, seed=11, chunk=50)
+    compiled = torch.cat(list(resampler.weights(compiled=True)))
+    assert torch.equal(compiled, torch.cat(list(resampler.weights(compiled=False))))
+    assert torch.equal(compiled[:, 200], compiled[:, 3]) and torch.equal(compiled[:, 201], compiled[:, 7])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3 if threads != 3 else 1)
+    try:  # another number of threads: each draw is the same whoever makes it
+        assert torch.equal(compiled, torch.cat(list(resampler.weights(compiled=True))))
+    finally:
+        torch.set_num_threads(threads)

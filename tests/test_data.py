@@ -16,10 +16,14 @@ def frame(rows):
     return pd.DataFrame(rows, columns=["name", "language"])
 
 
+def split(rows):
+    return data.Split([name for name, _ in rows], [language for _, language in rows])
+
+
 def test_balanced_sampler_draws_languages_uniformly_and_natural_as_they_occur():
     rows = [(f"Aa{i}", "A") for i in range(90)] + [(f"Bb{i}", "B") for i in range(10)]
     rows = [(name.rstrip("0123456789") + "x" * (i % 5), lang) for i, (name, lang) in enumerate(rows)]
-    encoded = data.Encoded(frame(rows), ["A", "B"])
+    encoded = data.Encoded(split(rows), ["A", "B"])
     for kind, expected_b in (("balanced", 0.5), ("natural", 0.1)):
         sampler = data.Sampler(encoded, kind, torch.Generator().manual_seed(0))
         drawn = encoded.targets[sampler.draw(20000)].double().mean().item()
@@ -27,7 +31,7 @@ def test_balanced_sampler_draws_languages_uniformly_and_natural_as_they_occur():
 
 
 def test_a_batch_is_cut_to_its_longest_name():
-    encoded = data.Encoded(frame([("Ab", "A"), ("Abcdef", "B"), ("Abc", "A")]), ["A", "B"])
+    encoded = data.Encoded(split([("Ab", "A"), ("Abcdef", "B"), ("Abc", "A")]), ["A", "B"])
     letters, lengths, targets = encoded.batch(torch.tensor([0, 2]))
     assert letters.shape == (3, 2) and lengths.tolist() == [2, 3] and targets.tolist() == [0, 0]
 
@@ -35,7 +39,7 @@ def test_a_batch_is_cut_to_its_longest_name():
 def test_predictions_in_chunks_equal_one_pass():
     torch.manual_seed(0)
     model = cells.build("lstm", 57, 8, 2).eval()
-    encoded = data.Encoded(frame([("Abc" * (i % 4 + 1), "AB"[i % 2]) for i in range(10)]), ["A", "B"])
+    encoded = data.Encoded(split([("Abc" * (i % 4 + 1), "AB"[i % 2]) for i in range(10)]), ["A", "B"])
     whole = data.predict_log_probs(model, encoded)
     torch.testing.assert_close(data.predict_log_probs(model, encoded, chunk=3), whole)
     assert whole.shape == (10, 2)
@@ -95,4 +99,10 @@ def test_a_prepared_row_with_an_unusable_name_names_the_file_and_row(tmp_path, n
     (tmp_path / "train.csv").write_text(frame(rows).to_csv(index=False))
     expected = rf"^{tmp_path / 'train.csv'}:{row}: name '.*' is empty or not transliterated"
     with pytest.raises(ProjectError, match=expected):
+        data.read_split(tmp_path, "train", ["A", "B"])
+
+
+def test_a_prepared_row_with_a_missing_field_names_the_file_and_row(tmp_path):
+    write_split(tmp_path, "name,language\nAb,A\nBo\n")
+    with pytest.raises(ProjectError, match=r"train.csv:3: a row must have two fields"):
         data.read_split(tmp_path, "train", ["A", "B"])

@@ -9,8 +9,9 @@ import torch
 
 from surnames import cells, dvc_yaml, model_file, score
 from surnames.alphabet import encode
-from surnames.data import Encoded, predict_log_probs, read_categories, read_encoded
-from surnames.evaluate import read_predictions
+from surnames.data import Encoded, Split, predict_log_probs, read_categories, read_encoded
+from surnames.predictions import Predictions, Rows
+from surnames.predictions import read as read_predictions
 from surnames.scores import SCORES, score_log_probs
 from tests.helpers import ROOT, call_main
 
@@ -118,7 +119,7 @@ def test_gradient_flow_of_the_linear_rnn_is_powers_of_its_recurrent_matrix():
     torch.manual_seed(0)
     model = cells.build("rnn", 57, 6, 3)
     names = ["Abcdefghij", "Qrstuvwxyz", "Abcdefghijkl"]
-    encoded = Encoded(pd.DataFrame({"name": names, "language": ["B", "C", "A"]}), ["A", "B", "C"])
+    encoded = Encoded(Split(names, ["B", "C", "A"]), ["A", "B", "C"])
     flow = score.gradient_flow({0: model}, {0: encoded}, 10)
     picked, measured = flow.picked, flow.norms
     assert picked.tolist() == [0, 1, 2]  # by length, then row
@@ -210,3 +211,35 @@ def test_the_prior_correction_on_a_hand_computed_example():
     assert score.prior_power("lstm", {"sampler": "natural", "loss_weights": "none"}) == 0
     assert score.prior_power("baseline", {"class_weight": "balanced"}) == 1
     assert score.prior_power("majority", None) == 0
+
+
+def test_accuracy_by_length_from_bins_is_the_products_definition():
+    generator = torch.Generator().manual_seed(0)
+    n = 500
+    rows = Rows([f"n{i}" for i in range(n)], torch.randint(3, (n,), generator=generator),
+                torch.randint(1, 15, (n,), generator=generator), torch.zeros(n, dtype=torch.long))
+    p = Predictions(rows, torch.randint(3, (n,), generator=generator), rows.targets, torch.zeros(n, dtype=torch.double))
+    weights = torch.randint(0, 4, (7, n), generator=generator).double()
+    weights[0, rows.lengths <= 4] = 0  # an empty bucket: NaN, as 0 / 0
+    inside = torch.stack([(rows.lengths >= low) & (rows.lengths <= high)
+                          for low, high, _ in score.length_buckets([4, 6, 8])], 1).double()
+    correct = (p.predicted == rows.targets).double().unsqueeze(1) * inside
+    expected = (weights @ correct) / (weights @ inside)
+    torch.testing.assert_close(score.length_statistic(p, [4, 6, 8])(weights), expected, rtol=0, atol=0,
+                               equal_nan=True)
+
+
+@pytest.mark.parametrize("model", ["lstm", "tanh_rnn"])
+def test_the_gradient_flow_of_a_fold_in_one_batch_is_each_name_s_own(model):
+    """Right-aligned names of several lengths in one step_through give each name the norms it
+    gets alone."""
+    torch.manual_seed(1)
+    cell = cells.build(model, 57, 6, 3)
+    names = ["Abcdefghijk", "Qrstuvwxyz", "Abcdefghijklmn", "Short", "Mnopqrstuvwx"]
+    encoded = Encoded(Split(names, ["B", "C", "A", "A", "B"]), ["A", "B", "C"])
+    flow = score.gradient_flow({0: cell}, {0: encoded}, 10)
+    assert flow.picked.tolist() == [1, 0, 4, 2]  # 10, 11, 12 and 14 letters; Short is left out
+    for row, norms in zip(flow.picked.tolist(), flow.norms):
+        letters, lengths = encode([names[row]])
+        alone = score.gradient_norms(cell, letters, lengths, encoded.targets[row : row + 1], 9)
+        torch.testing.assert_close(norms.unsqueeze(0), alone, rtol=1e-5, atol=1e-7)
