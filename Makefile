@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # machine's pip finds); on any other Python pip would silently fetch a multi-GB CUDA build.
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
-	  echo "error: $(PYTHON) is $$($(PYTHON) -V 2>&1 || echo missing); the pinned torch==2.13.0 CPU build needs Python 3.11: run make PYTHON=python3.11 …" >&2; exit 1; }
+	  echo "error: $(PYTHON) is $$(command -v $(PYTHON) >/dev/null 2>&1 && $(PYTHON) -V 2>&1 || echo missing); the pinned torch==2.13.0 CPU build needs Python 3.11: run make PYTHON=python3.11 …" >&2; exit 1; }
 
 $(STAMP): requirements.txt
 	@test -x $(VENV)/bin/python || $(MAKE) --no-print-directory check-python
@@ -66,6 +66,6 @@ course: $(STAMP)
 	  -S 'train_rnn.folds=[0]' -S 'train_lstm.folds=[0]'
 
 # A queued DVC grid of training options per course cell on fold 0, chosen by val names, then the
-# chosen cells on all folds against the n-gram baseline. Run after make repro (about 10 min).
+# chosen cells on all folds against the n-gram baseline. Run after make repro (about 25 min at 53da6fb).
 sweep: $(STAMP)
 	python -m tools.sweep

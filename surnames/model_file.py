@@ -2,9 +2,10 @@
 
 A model file is a `torch.save` archive of a plain dict (loadable with weights_only=True, so
 no code can ride along): for a cell {"model": a name in cells.CELLS, "state_dict", "categories",
-"alphabet", "hidden_size"}; the baseline's keys are in stages/tfidf.py.
+"alphabet", "hidden_size"}; the baseline's keys are in surnames/tfidf.py.
 """
 import io
+import re
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ def save(path: Path, model_name: str, model: cells.Cell, categories: list[str]) 
 
 
 def save_payload(path: Path, payload: dict) -> None:
-    from surnames.atomic import write_bytes  # here, not at the top: atomic imports pandas, predict needs neither
+    from surnames.atomic import write_bytes  # here, not at the top: predict, which only reads, never needs it
 
     buffer = io.BytesIO()  # an in-memory archive has a fixed internal name: byte-identical files
     torch.save(payload, buffer)
@@ -37,11 +38,25 @@ def read_payload(path: Path, keys: set[str] = KEYS, payload: dict | None = None)
     try:
         payload = torch.load(path, weights_only=True) if payload is None else payload
     except Exception as error:  # torch raises many types for a damaged archive
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ProjectError(f"corrupt model file {path}: {reason}") from None
+        raise ProjectError(f"corrupt model file {path}: {_load_failure(error)}") from None
     if not isinstance(payload, dict) or not keys <= set(payload):
         raise ProjectError(f"corrupt model file {path}: expected keys {sorted(keys)}")
     return payload
+
+
+def _load_failure(error: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, in this project's words (torch's own
+    message advises loading without weights_only, which would run the file's code)."""
+    text = str(error)
+    unsupported = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if unsupported:
+        return (f"it holds a Python object ({unsupported.group(1)}), not only weights; a model file holds "
+                "tensors and plain values (surnames/model_file.py): re-create it with 'dvc repro'")
+    if isinstance(error, EOFError):
+        return "it is empty or cut short; re-create it with 'dvc repro'"
+    cause = "" if "Weights only load failed" in text or not text else f" ({' '.join(text.split())[:120]})"
+    return f"not a model file: torch cannot read it as an archive of weights{cause}; give a fold-<i>.pt file " \
+           "that 'dvc repro' wrote"
 
 
 def load(path: Path, categories: list[str] | None = None,

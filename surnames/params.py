@@ -198,7 +198,19 @@ def check_all(params, path="params.yaml") -> dict:
         if section not in params:
             raise ProjectError(f"{path} has no '{section}' section")
         check_section(section, params[section], path)
+    _check_folds(params, path)
     return params
+
+
+def _check_folds(params: dict, path) -> None:
+    """Across sections: a training section's folds are among the prepared ones (refused here,
+    by the params stage, before DVC has deleted any model folder)."""
+    prepared = params["prepare"]["folds"]
+    for section, values in params.items():
+        beyond = [fold for fold in values.get("folds", []) if fold >= prepared] if section != "prepare" else []
+        if beyond:
+            raise ProjectError(f"{path}: {section}.folds lists fold {beyond[0]}, but prepare.folds is {prepared} "
+                               f"(folds 0-{prepared - 1}); drop it or raise prepare.folds")
 
 
 def read_params(path: Path = Path("params.yaml")) -> dict:

@@ -1,6 +1,6 @@
 r"""predict: the languages a trained model gives a surname, top-K with probabilities.
 
-    python -m surnames.predict [--model lstm|rnn|baseline] [--model-path PATH] [--top K] [--json] NAME ...
+    python -m surnames.predict [--model CELL|baseline] [--model-path PATH] [--top K] [--json] NAME ...
     echo Nguyen | python -m surnames.predict        # names from stdin, one per line
 
 The prediction averages the probabilities of the cell's fold models (an ensemble): the

@@ -107,3 +107,22 @@ def test_an_ablation_cell_s_file_round_trips_and_is_checked_like_a_course_cell_s
     with pytest.raises(ProjectError, match=f"corrupt model file .*: .*{message}") as error:
         model_file.load(tmp_path / "m.pt")
     assert "\n" not in str(error.value)
+
+
+class Plain:
+    """Pickled by value into a model file below: a class torch's weights-only loader refuses."""
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.write_text("train_lstm:\n  lr: 0.01\n"), "not a model file: torch cannot read it as an archive"),
+    (lambda path: torch.save({"model": Plain()}, path), "it holds a Python object (tests.test_model_file.Plain)"),
+    (lambda path: path.write_bytes(b""), "empty or cut short"),
+])
+def test_a_file_that_is_not_weights_is_one_line_in_the_project_s_words(tmp_path, make, message):
+    path = tmp_path / "fold-0.pt"
+    make(path)
+    with pytest.raises(ProjectError) as error:
+        model_file.load(path)
+    text = str(error.value)
+    assert text.startswith(f"corrupt model file {path}: ") and message in text, text
+    assert "weights_only" not in text and "\x1b" not in text and "\n" not in text

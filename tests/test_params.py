@@ -123,3 +123,14 @@ def test_a_duplicate_key_is_refused_as_dvc_refuses_it():
 def test_a_seed_beyond_torch_s_range_is_refused(committed, tmp_path):
     committed["train_rnn"]["seed"] = 2**64
     refused(committed, tmp_path, r"invalid param train_rnn\.seed=")
+
+
+def test_a_training_fold_beyond_prepare_folds_is_refused_by_the_params_check(committed, tmp_path):
+    """Cross-section: caught by the params stage, before DVC deletes train_lstm's models."""
+    committed["train_lstm"]["folds"] = [0, 7]
+    message = refused(committed, tmp_path, r"train_lstm\.folds lists fold 7, but prepare\.folds is 5 \(folds 0-4\)")
+    assert "raise prepare.folds" in message
+    committed["prepare"]["folds"] = 8
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(committed))
+    assert read_params(path)["train_lstm"]["folds"] == [0, 7]

@@ -93,7 +93,7 @@ def test_cli_writes_where_it_is_told(project, capsys):
 
 def test_cli_refuses_a_fold_that_prepare_did_not_make(project, capsys):
     set_rnn_param(project, folds=[0, 7])
-    one_line_error(capsys, call_main("train", *RNN_ARGS), "train_rnn.folds lists fold 7")
+    one_line_error(capsys, call_main("train", *RNN_ARGS), "params.yaml: train_rnn.folds lists fold 7")
     assert not (project / "models/rnn").exists()
 
 
