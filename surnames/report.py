@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # the stage picks the Agg backend before importing this module
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 import pandas as pd
 
 from surnames import ladder
@@ -324,6 +325,8 @@ def ladder_figure(fig: Figures, frame: pd.DataFrame) -> str:
             axis.axvline(reference.value, color="black", linestyle="--", linewidth=1, label=reference.model)
             axis.legend(loc="lower right")
         axis.set_yticks(range(len(rows)), rows["model"])
+        axis.xaxis.set_major_locator(MaxNLocator(5))  # at most 5 ticks: labels never run together
+        axis.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         axis.set(xlabel=f"held-out {score}", title=score)
     figure.suptitle("The ablation ladder, held out (95 % intervals)")
     return fig.save(figure, "ladder.png")
