@@ -52,12 +52,11 @@ def course_loop(prepared: Path, steps: int) -> None:
     """The child process of a course-loop run: `steps` one-name steps with train_lstm's params."""
     import torch
 
-    from benchmarks.train_speed import course_style_step
+    from benchmarks.train_speed import COURSE_OPTIMIZERS, course_style_step
     from surnames import cells
     from surnames.alphabet import N_LETTERS
     from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
     from surnames.params import load_params, resolve_threads
-    from benchmarks.train_speed import COURSE_OPTIMIZERS
 
     params = load_params("train_lstm")
     torch.set_num_threads(resolve_threads(params["threads"]))

@@ -34,8 +34,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from surnames import cells, dvc_yaml
 from surnames.alphabet import N_LETTERS
-from surnames.memory import keep_freed_memory
 from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
+from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 from surnames.step import Optimizer, optimizer_step
 

@@ -32,6 +32,7 @@ from surnames.score import (
 )
 from surnames.scores import SCORES
 
+
 def restrict(scored: Scored, folds: list[int]) -> Scored:
     """A model's predictions on `folds` only (a comparison uses the folds both models have)."""
     if all(sorted(set(p.rows.fold.tolist())) == folds for p in scored.predictions.values()):

@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 SOURCES = [Path(__file__).with_name(name) for name in ("recurrences.c", "recurrences_body.h", "resample.c")]
-FLAGS = ["-O3", "-march=native", "-fPIC", "-pthread"]  # no -ffast-math: its start-up code would change the whole process's floats
+# No -ffast-math: its start-up code would change the floats of the whole process.
+FLAGS = ["-O3", "-march=native", "-fPIC", "-pthread"]
 TYPES = {torch.float32: "float", torch.float64: "double"}
 
 

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # the stage picks the Agg backend before importing this module
-from matplotlib.ticker import MaxNLocator, PercentFormatter
 import pandas as pd
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from surnames import ladder
 from surnames.atomic import OutputSet, output_set
@@ -505,7 +505,8 @@ The course report explains the LSTM's lead by gradient flow, long-range memory a
 ablation ladder tests this by experiment: each cell is one change from a course cell (same one-hot
 input, read-out at the last letter, sampler and folds), trained and scored like the course cells. The
 course cells keep the course's budgets; each ablation cell's was chosen on fold-0 val names, so two
-rungs are not always trained alike (the column says; docs/experiments.md). The course RNN is log-linear: its logits are a sum of one vector per
+rungs are not always trained alike (the column says; docs/experiments.md).
+The course RNN is log-linear: its logits are a sum of one vector per
 (letter, distance from the end) — `tests/test_log_linear.py` rebuilds a trained RNN's outputs from
 such a table — so it cannot see any conjunction of letters (a bigram such as "ov"); the tanh RNN can.
 Held-out names, value ± half-width of the 95 % interval; steps are paired differences in points with

@@ -109,8 +109,10 @@ def test_conclusions_survive_another_summation_order(prepared, tmp_path):
                     "eval_every": 400}
             train.run(model, cell, prepared, out / model, out / f"curves-{model}", out / f"train-{model}.json")
         for model in ("rnn", "lstm"):
-            score.run(model, {**params["evaluate"], "threads": threads}, prepared, out / model, score.Paths(
-                out / f"{model}.json", out / f"{model}.csv", *(out / f"{kind}-{model}.csv" for kind in PLOTS)), params[f"train_{model}"])
+            paths = score.Paths(out / f"{model}.json", out / f"{model}.csv",
+                                *(out / f"{kind}-{model}.csv" for kind in PLOTS))
+            score.run(model, {**params["evaluate"], "threads": threads}, prepared, out / model, paths,
+                      params[f"train_{model}"])
         evaluate.run({**params["evaluate"], "threads": threads}, prepared, [out / "rnn.csv", out / "lstm.csv"],
                      None, out / "compare.json")
         compares.append(json.loads((out / "compare.json").read_text()))

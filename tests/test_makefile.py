@@ -41,8 +41,8 @@ def test_a_missing_python_is_one_line_of_ours(tmp_path):
     result = make(tmp_path, "check-python", "PYTHON=python3.99")
     ours = [line for line in result.stderr.splitlines() if not line.startswith("make")]  # make adds "*** Error 1"
     assert result.returncode != 0 and ours == [
-        "error: python3.99 is missing; the pinned torch==2.13.0 CPU build needs Python 3.11: run make PYTHON=python3.11 …"
-    ], result.stderr
+        "error: python3.99 is missing; the pinned torch==2.13.0 CPU build needs Python 3.11: "
+        "run make PYTHON=python3.11 …"], result.stderr
 
 
 def copy_makefile(tmp_path):

@@ -1,8 +1,8 @@
+import shutil
+
 import pytest
 import torch
 import torch.nn.functional as F
-
-import shutil
 
 from surnames import cells, kernels, native
 from surnames.alphabet import encode

@@ -45,8 +45,8 @@ def check(cell: str, budgets: list[tuple[float, int]], fold: int, prepared: Path
             log_probs = predict_log_probs(model, split["test"])
         scores = score_log_probs(log_probs, split["test"].targets)
         corrected = float(((log_probs + offsets).argmax(1) == split["test"].targets).double().mean())
-        rows.append({"optimizer": section["optimizer"], "lr": lr, "steps": steps, "accuracy": scores["accuracy"], "corrected_accuracy": corrected,
-                     "balanced_accuracy": scores["balanced_accuracy"]})
+        rows.append({"optimizer": section["optimizer"], "lr": lr, "steps": steps, "accuracy": scores["accuracy"],
+                     "corrected_accuracy": corrected, "balanced_accuracy": scores["balanced_accuracy"]})
     return rows
 
 
