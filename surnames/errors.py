@@ -2,7 +2,7 @@
 
 Every stage's main runs under `cli`, which also turns Ctrl-C (exit 130), a `kill` (SIGTERM,
 exit 143) and an OS error (a full or read-only disk, exit 1) into one line, after the
-stage's temporary files have been removed by the unwinding (see stages/atomic.py)."""
+stage's temporary files have been removed by the unwinding (see surnames/atomic.py)."""
 import argparse
 import functools
 import re
@@ -19,7 +19,7 @@ class Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that cleanup code runs."""
 
 
-_TEMPORARY = re.compile(r"\.([^/]+)\.tmp-[^/]+")  # stages/atomic.py's temporary names
+_TEMPORARY = re.compile(r"\.([^/]+)\.tmp-[^/]+")  # surnames/atomic.py's temporary names
 
 
 def user_path(path) -> str:

@@ -1,7 +1,7 @@
-"""train_rnn / train_lstm: one script, one model per fold,
+"""train_<cell> (train_rnn, train_lstm and the ablation cells'): one script, one model per fold,
 `python -m stages.train MODEL PREPARED MODELS_DIR CURVES_DIR SUMMARY` (paths from dvc.yaml).
 
-For each fold i in `folds`, trains one course cell (RNG seed `seed + i`) on minibatches drawn from
+For each fold i in `folds`, trains one cell of surnames/cells.py (RNG seed `seed + i`) on minibatches drawn from
 fold i's train split, validates on its val split every `eval_every` steps, and writes
 MODELS_DIR/fold-<i>.pt and CURVES_DIR/fold-<i>.csv; then CURVES_DIR/mean.csv (the folds'
 mean curve, with the lowest and highest fold) and one training summary (JSON).
