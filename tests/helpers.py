@@ -98,8 +98,14 @@ def set_rnn_param(project: Path, **changes) -> None:
 
 def one_line_error(capsys, status: int, expected: str) -> None:
     """The stage exited 1 with exactly one line on stderr, starting `error: <expected>`."""
-    err = capsys.readouterr().err
-    assert status == 1 and err.startswith(f"error: {expected}") and err.count("\n") == 1, err
+    assert_one_line(capsys.readouterr().err, status, expected)
+
+
+def assert_one_line(err: str, status: int, expected: str, anywhere: bool = False) -> None:
+    """Exit status 1 and exactly one line on stderr: `error: <expected>…`, or with `anywhere`,
+    a line that holds `expected`."""
+    found = expected in err if anywhere else err.startswith(f"error: {expected}")
+    assert status == 1 and found and err.count("\n") == 1, err
 
 
 def make_project(path: Path, params: dict) -> Path:

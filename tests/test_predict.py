@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from surnames import cells, predict
 from surnames.alphabet import transliterate
-from tests.helpers import ROOT, call_main, inside, run_module
+from tests.helpers import ROOT, assert_one_line, call_main, inside, run_module
 
 
 @pytest.mark.parametrize("name, language", [
@@ -133,7 +133,7 @@ def test_cli_missing_or_corrupt_model(tmp_path, capsys, content, message):
     with inside(tmp_path):
         status = call_main("surnames.predict", "--model", "rnn", "Smith")
     err = capsys.readouterr().err
-    assert status == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert_one_line(err, status, message)
 
 
 def test_cli_model_path_option_and_no_dvc_yaml(trained, tmp_path, capsys):

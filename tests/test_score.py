@@ -13,7 +13,7 @@ from surnames.data import Encoded, Split, predict_log_probs, read_categories, re
 from surnames.predictions import Predictions, Rows
 from surnames.predictions import read as read_predictions
 from surnames.scores import SCORES, score_log_probs
-from tests.helpers import ROOT, call_main
+from tests.helpers import ROOT, assert_one_line, call_main
 
 TRAINED = (0, 1)  # the folds small_run trains the cells on
 
@@ -157,7 +157,7 @@ def run_stage(capsys, stage: str) -> tuple[int, str]:
 def test_missing_or_corrupt_model_is_one_line_and_writes_nothing(score_project, capsys, damage, message):
     damage(score_project)
     status, err = run_stage(capsys, "score_rnn")
-    assert status == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert_one_line(err, status, message)
     assert not any((score_project / d).exists() for d in ("metrics", "plots", "predictions"))
 
 

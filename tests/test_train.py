@@ -10,7 +10,7 @@ from surnames.alphabet import encode
 from surnames.data import Encoded, Split
 from surnames.errors import ProjectError
 from surnames.params import check_section
-from tests.helpers import RNN_ARGS, call_main, one_line_error, set_rnn_param, small_params
+from tests.helpers import RNN_ARGS, assert_one_line, call_main, one_line_error, set_rnn_param, small_params
 
 GOOD = {"hidden_size": 8, "optimizer": "adam", "lr": 0.01, "batch_size": 4, "iterations": 3, "eval_every": 1,
         "sampler": "balanced", "grad_clip": 0, "seed": 0, "threads": 1, "folds": [0], "processes": 1,
@@ -126,7 +126,7 @@ def test_cli_missing_prepared_data(project, capsys):
     shutil.rmtree(project / "data/prepared")
     status = call_main("train", *RNN_ARGS)
     err = capsys.readouterr().err
-    assert status == 1 and "run the prepare stage first" in err and err.count("\n") == 1
+    assert_one_line(err, status, "run the prepare stage first", anywhere=True)
 
 
 def test_cli_languages_differing_from_categories(project, capsys):
