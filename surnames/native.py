@@ -95,6 +95,7 @@ def load(folder: Path):
         target.parent.mkdir(parents=True, exist_ok=True)
         _build(compiler, target)
     lib = ctypes.CDLL(str(target))
+    lib.pack.restype = lib.bootstrap_weights.restype = ctypes.c_int64
     lib.set_gemm(ctypes.c_void_p(_gemm("sgemm_")), ctypes.c_void_p(_gemm("dgemm_")))
     if not _checked(lib):
         raise OSError("its products disagree with torch.mm")
@@ -151,9 +152,7 @@ def pack(letters: torch.Tensor, steps: torch.Tensor):
     index = torch.empty(2, max(rows, 1), dtype=torch.int64)
     packed, previous = torch.empty(rows * names, dtype=torch.int64), torch.empty(rows * names, dtype=torch.int64)
     last, total = torch.empty(names, dtype=torch.int64), torch.zeros(1, dtype=torch.int64)
-    lib = library()
-    lib.pack.restype = ctypes.c_int64
-    longest = lib.pack(ctypes.c_int64(rows), ctypes.c_int64(names), *(_ptr(a) for a in (
+    longest = library().pack(ctypes.c_int64(rows), ctypes.c_int64(names), *(_ptr(a) for a in (
         letters, steps, index[0], index[1], packed, previous, last, total)))
     n = int(total)
     index = index[:, :longest].contiguous()
@@ -210,11 +209,9 @@ def bootstrap_weights(key: int, first_draw: int, weights: torch.Tensor, sizes: t
     """Fills `weights` [draws, rows] (float64) with the bootstrap's draws from first_draw on
     (surnames/resample.c; sizes, starts: int64 per fold, group_of_row: int64 per row), in
     `threads` threads."""
-    function = library().bootstrap_weights
-    function.restype = ctypes.c_int64
-    failed = function(ctypes.c_uint64(key), ctypes.c_int64(first_draw), ctypes.c_int64(weights.shape[0]),
-                      ctypes.c_int64(len(sizes)), _ptr(sizes), _ptr(starts), ctypes.c_int64(int(sizes.sum())),
-                      ctypes.c_int64(weights.shape[1]), _ptr(group_of_row), _ptr(weights),
-                      ctypes.c_int64(threads))
+    failed = library().bootstrap_weights(
+        ctypes.c_uint64(key), ctypes.c_int64(first_draw), ctypes.c_int64(weights.shape[0]), ctypes.c_int64(len(sizes)),
+        _ptr(sizes), _ptr(starts), ctypes.c_int64(int(sizes.sum())), ctypes.c_int64(weights.shape[1]),
+        _ptr(group_of_row), _ptr(weights), ctypes.c_int64(threads))
     if failed:
         raise MemoryError("the bootstrap's counts do not fit in memory")

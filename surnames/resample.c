@@ -6,8 +6,8 @@
  *
  * The draws are counter-based, so any draw can be made alone and in any order: value number c
  * is SplitMix64's output for counter c under the seed, and a uniform index below n is
- * (high 32 bits x n) >> 32 (Lemire's multiply-shift; its bias, under n / 2^32, is below 3e-5
- * here, the order of torch.randint's own modulo bias). bootstrap.py's numpy loop computes
+ * (high 32 bits x n) >> 32 (Lemire's multiply-shift; its bias, under n / 2^32, is below 3e-6
+ * here: n is at most a fold's 12 540 training names). bootstrap.py's numpy loop computes
  * the very same numbers where this library is not built.
  */
 #include <pthread.h>
@@ -74,7 +74,12 @@ int64_t bootstrap_weights(uint64_t key, int64_t first_draw, int64_t draws, int64
     struct job jobs[MOST];
     pthread_t ids[MOST];
     int started[MOST] = {0};
-    threads = threads < 1 ? 1 : (threads > MOST ? MOST : (threads > draws ? (draws > 0 ? draws : 1) : threads));
+    if (threads > draws)
+        threads = draws;
+    if (threads > MOST)
+        threads = MOST;
+    if (threads < 1)
+        threads = 1;
     for (int64_t t = 0; t < threads; t++) {
         int64_t begin = draws * t / threads, end = draws * (t + 1) / threads;
         jobs[t] = (struct job){key, first_draw + begin, end - begin, n_folds, n_groups, rows, sizes, starts,

@@ -44,16 +44,12 @@ def make_optimizer(params: dict, model: cells.Cell) -> Optimizer:
 
 
 def make_schedule(params: dict, optimizer: Optimizer):
-    """With lr_schedule: cosine, a function to call after each step (the lr decays to 0 over
-    the run); else None."""
+    """With lr_schedule: cosine, a function to call with each step's number once it is done
+    (the lr decays to 0 over the run); else None."""
     if params["lr_schedule"] != "cosine":
         return None
-    base, counted = optimizer.lr, {"steps": 0}
-
-    def step():
-        counted["steps"] += 1
-        optimizer.lr = cosine_lr(base, counted["steps"], params["iterations"])
-    return step
+    base = optimizer.lr
+    return lambda step: setattr(optimizer, "lr", cosine_lr(base, step, params["iterations"]))
 
 
 def validate(model: cells.Cell, encoded: Encoded) -> dict[str, float]:
@@ -90,7 +86,7 @@ def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, w
         batch = train_set.batch(sampler.draw(batch_size))
         losses.append(optimizer_step(model, optimizer, batch, params["grad_clip"], step, section, where, weights))
         if schedule is not None:
-            schedule()
+            schedule(step)
         train_seconds += time.perf_counter() - started
         if step % params["eval_every"] == 0 or step == iterations:
             val = validate(model, val_set)

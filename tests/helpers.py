@@ -225,11 +225,30 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def readme_command(marker: str) -> list[str]:
-    """The shell command in the README's code block after `marker` (the test runs what users read)."""
+def readme_block(marker: str) -> list[list[str]]:
+    """Every shell command of the README's code block after `marker`, in order, comments
+    dropped (the tests run what users read)."""
     lines = (ROOT / "README.md").read_text().splitlines()
-    assert lines[lines.index(marker) + 1] == "```bash"
-    return shlex.split(lines[lines.index(marker) + 2])
+    start = lines.index(marker) + 1
+    assert lines[start] == "```bash"
+    block = lines[start + 1 : lines.index("```", start + 1)]
+    return [shlex.split(line, comments=True) for line in block if line.strip()]
+
+
+def readme_command(marker: str) -> list[str]:
+    """The first shell command of the README's code block after `marker`."""
+    return readme_block(marker)[0]
+
+
+def experiments(show: list) -> dict[str, dict]:
+    """`dvc exp show --json`: each named experiment's data."""
+    found = {}
+    for commit in show:
+        for experiment in commit.get("experiments") or []:
+            for rev in experiment.get("revs", []):
+                if rev.get("name"):
+                    found[rev["name"]] = rev["data"]
+    return found
 
 
 LANGUAGES = ["A", "B", "C"]  # a toy set of languages for model-file tests

@@ -5,7 +5,6 @@ budget, one `dvc repro`, committed) and restores it when it changes it, so each 
 when run alone: `python -m pytest tests/test_pipeline.py::<name>`."""
 import json
 import os
-import shlex
 import shutil
 import time
 
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from surnames import cells
-from tests.helpers import ROOT, SMALL_FOLDS, Clone, ran_stages, readme_command
+from tests.helpers import SMALL_FOLDS, Clone, experiments, ran_stages, readme_block, readme_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CELLS = tuple(cells.CELLS)
@@ -203,15 +202,6 @@ def test_a_queued_experiment_finds_the_data_through_a_relative_path(reproduced, 
 EVERYDAY_MARKER = "<!-- everyday: tests/test_pipeline.py runs the next block in order -->"
 
 
-def readme_block(marker: str) -> list[list[str]]:
-    """Every command of the README's code block after `marker`, in order, comments dropped."""
-    lines = (ROOT / "README.md").read_text().splitlines()
-    start = lines.index(marker) + 1
-    assert lines[start] == "```bash"
-    block = lines[start + 1 : lines.index("```", start + 1)]
-    return [shlex.split(line, comments=True) for line in block if line.strip()]
-
-
 def test_the_readme_s_everyday_cells_run_in_order_each_one_change_from_main(reproduced):
     """Each cell gets its own params only (the second does not inherit the first's folds), and
     the workspace's params.yaml is left as it was."""
@@ -224,7 +214,8 @@ def test_the_readme_s_everyday_cells_run_in_order_each_one_change_from_main(repr
     assert ran_stages(outputs[1]) == {"params", "train_lstm", "score_lstm", "evaluate", "report"}, outputs[1]
     assert (clone.path / "params.yaml").read_bytes() == params_before
     main = yaml.safe_load(params_before)
-    cells_params = [data["params"]["params.yaml"]["data"] for data in experiments_of(clone).values()]
+    cells_params = [data["params"]["params.yaml"]["data"]
+                    for data in experiments(clone.json("dvc", "exp", "show", "--json")).values()]
     assert len(cells_params) == 2, cells_params
     quick = next(p for p in cells_params if p["train_rnn"]["folds"] == [0])
     one_param = next(p for p in cells_params if p["train_lstm"]["lr"] == 0.005)
@@ -234,12 +225,3 @@ def test_the_readme_s_everyday_cells_run_in_order_each_one_change_from_main(repr
     clone.run("dvc", "exp", "remove", "-A")
     assert "up to date" in clone.run("dvc", "status")
 
-
-def experiments_of(clone) -> dict[str, dict]:
-    """`dvc exp show --json`: each experiment's data, by name."""
-    found = {}
-    for commit in clone.json("dvc", "exp", "show", "--json"):
-        for experiment in commit.get("experiments") or []:
-            for rev in experiment.get("revs", []):
-                found[rev.get("name") or rev["rev"]] = rev["data"]
-    return found

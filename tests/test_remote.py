@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CELL, S3, Machine, Published
+from tests.helpers import CELL, S3, Machine, Published, experiments
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # botocore retries a refused connection 4 times with backoff, and s3fs retries that 5 times: with
@@ -38,17 +38,6 @@ def fresh_clone(name: str, published: Published, path: Path, names_dir: Path, s3
     assert not (path / ".dvc/cache").exists() and not (path / "models").exists()
     machine.credentials(s3)
     return machine
-
-
-def experiments(show: list) -> dict[str, dict]:
-    """`dvc exp show --json`: each named experiment's data."""
-    found = {}
-    for commit in show:
-        for experiment in commit.get("experiments") or []:
-            for rev in experiment.get("revs", []):
-                if rev.get("name"):
-                    found[rev["name"]] = rev["data"]
-    return found
 
 
 def scalars(tree: dict) -> dict:

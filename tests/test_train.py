@@ -197,9 +197,9 @@ def test_weight_decay_means_adamw_and_cosine_decays_the_lr_to_zero():
     assert not train.make_optimizer(GOOD, model).decoupled
     schedule = train.make_schedule({**GOOD, "lr_schedule": "cosine", "iterations": 10}, optimizer)
     lrs = []
-    for _ in range(10):
+    for step in range(1, 11):
         optimizer.step()
-        schedule()
+        schedule(step)
         lrs.append(optimizer.lr)
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] == pytest.approx(0, abs=1e-12) and lrs[0] < GOOD["lr"]
     torch_lrs = torch.optim.lr_scheduler.CosineAnnealingLR(torch.optim.SGD(model.parameters(), lr=GOOD["lr"]), 10)
