@@ -265,8 +265,9 @@ def findings(metrics: dict, compare: dict, references: dict | None = None) -> st
     out.append(f"- Per language (held-out recall): the {second} is ahead on {len(ahead)} of "
                f"{len(compare['by_language'])} languages ({', '.join(ahead) or 'none'}) and behind on {len(behind)} "
                f"({', '.join(behind) or 'none'}); on the other {unclear} no difference is measurable with this data. "
-               "Which languages are listed depends on the training run: retrained with another seed, the LSTM "
-               "was ahead on other languages (docs/findings.md).")
+               "Which languages are listed depends on the training run and on the bootstrap's draws: retrained "
+               "with another seed, the LSTM was ahead on other languages, and with another bootstrap seed a "
+               "language at the edge of its interval joins the list (docs/findings.md).")
     longer, shorter = names_by_sign(compare["by_length"], "length")
     leads = "; ".join(f"{e['length']} letters {points(e['difference'])} points [{points(e['low'])}, "
                       f"{points(e['high'])}]" for e in compare["by_length"])
