@@ -5,9 +5,9 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 PYTHON ?= python3
 CHROMIUM ?= chromium
 PYTEST_ARGS ?=
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro test e2e bench concurrency course sweep check-python browser
+.PHONY: repro test e2e bench concurrency course sweep publish check-python browser
 
 # The pinned torch==2.13.0 resolves to its CPU build only on CPython 3.11 (the wheel this
 # machine's pip finds); on any other Python pip would silently fetch a multi-GB CUDA build.
@@ -69,3 +69,8 @@ course: $(STAMP)
 # chosen cells on all folds against the n-gram baseline. Run after make repro (about 25 min at 53da6fb).
 sweep: $(STAMP)
 	python -m tools.sweep
+
+# Release a cell: checks, dvc push, then the tag <cell>@v<version> and its branch to git's origin.
+# make publish CELL=lstm VERSION=1.0.0 (docs/experiments.md, Publishing a cell)
+publish: $(STAMP)
+	python -m tools.publish $(CELL) $(VERSION)

@@ -2,6 +2,7 @@ r"""predict: the languages a trained model gives a surname, top-K with probabili
 
     python -m surnames.predict [--model CELL|baseline] [--model-path PATH] [--top K] [--json] NAME ...
     echo Nguyen | python -m surnames.predict        # names from stdin, one per line
+    surnames-predict ...                            # the same, where the package is pip-installed
 
 The prediction averages the probabilities of the cell's fold models (an ensemble): the
 folder of fold-<i>.pt files that dvc.yaml's `train_<model>` stage writes, unless
@@ -158,7 +159,8 @@ def escape(name: str) -> str:
 
 @cli
 def main(argv):
-    parser = Parser(prog="python -m surnames.predict", description=__doc__,
+    command = "surnames-predict" if Path(sys.argv[0]).name == "surnames-predict" else "python -m surnames.predict"
+    parser = Parser(prog=command, description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
     parser.add_argument("--model", choices=MODELS, default="lstm")

@@ -1,44 +1,98 @@
-"""A released cell is fetched with `dvc artifacts get` and predicts as in its project.
+"""The docs' publishing recipe, run as written: a fresh clone releases the LSTM, and a user with
+no clone installs the package and predicts with the released models.
 
-Repository A (a copy of the session's reproduced clone) gets a local DVC remote, pushes its
-models, and releases the LSTM with the tag `lstm@v1.0.0` (docs/experiments.md, Publishing a
-cell). Its git history goes to a bare `origin`, which has no DVC cache: from a folder that is no
-clone, `dvc artifacts get <origin> lstm` can only get the files from the remote. They must be
-byte-identical, and `predict --model-path` on them must print what `predict` prints in A.
-Run with `-s` to see every command."""
+docs/experiments.md (Publishing a cell) has two blocks after the `publish` marker: the
+publisher's, from `git clone` to `make publish`, and the user's, from a new virtual environment
+to `surnames-predict`. Each runs as one bash script (`set -e`), with only these stand-ins, for
+a test that is offline and installs nothing:
+- `<repository URL>` is a bare git origin holding the reproduced clone's history (no DVC
+  cache), `<DVC remote URL>` a folder;
+- make uses the session's virtual environment instead of creating one (MAKEFLAGS: VENV, STAMP);
+- the user's environment sees the session's installed packages (a .pth file) and `pip install`
+  takes its dependencies from there (--no-index --no-build-isolation); the package and its
+  `surnames-predict` command still come from the git URL.
+Before the recipe, `make publish` in a fresh clone with an empty cache must stop in one line
+and tag nothing. Run with `-s` to see every command and its output."""
+import hashlib
+import re
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import Machine
+from tests.helpers import ROOT, Machine, assert_one_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-NAMES = ("Nguyen", "Kobayashi", "Schmidt", "O'Brien")
+MARKER = "<!-- publish: tests/test_artifacts.py runs the next block, then the one after it elsewhere -->"
+NAMES = ("Nguyen", "Kobayashi")
 
 
-def test_a_released_lstm_is_fetched_byte_identical_and_predicts_the_same(reproduced, tmp_path, names_dir):
-    a = Machine.copy_of(reproduced, tmp_path / "a")
-    a.run("dvc", "remote", "add", "-d", "storage", str(tmp_path / "storage"))
-    a.commit("a local DVC remote")
-    a.run("dvc", "push")
-    a.run("git", "tag", "-a", "lstm@v1.0.0", "-m", "Release lstm v1.0.0")
-    origin = tmp_path / "origin.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(a.path), str(origin)], check=True)
-    assert not (origin / ".dvc").exists()
+def recipe_blocks() -> tuple[str, str]:
+    """The publisher's block and the user's, as written in docs/experiments.md."""
+    text = (ROOT / "docs/experiments.md").read_text()
+    after = text[text.index(MARKER):]
+    blocks = re.findall(r"```bash\n(.*?)```", after, flags=re.S)
+    return blocks[0], blocks[1]
 
-    outside = Machine(tmp_path / "elsewhere", names_dir, "outside")
-    outside.path.mkdir()
-    untagged = outside.attempt("dvc", "artifacts", "get", str(origin), "rnn", "-o", "rnn")
+
+def run_script(machine: Machine, script: str, cwd: Path) -> str:
+    """`script` in bash -e, in `cwd`, with the machine's environment; its output, echoed."""
+    cwd.mkdir()
+    result = subprocess.run(["bash", "-e", "-x", "-c", script], cwd=cwd, env=machine.env, capture_output=True,
+                            text=True, timeout=900)
+    print(f"\n[{cwd.name}]\n{result.stdout}{result.stderr}".rstrip())
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_the_publishing_recipe_releases_a_cell_that_a_user_installs_fetches_and_predicts_with(
+        reproduced, tmp_path, names_dir):
+    origin, storage = tmp_path / "origin.git", tmp_path / "storage"
+    subprocess.run(["git", "clone", "-q", "--bare", str(reproduced.path), str(origin)], check=True)
+
+    empty = Machine(tmp_path / "empty", names_dir, "empty clone")
+    subprocess.run(["git", "clone", "-q", str(origin), str(empty.path)], check=True)
+    empty.run("dvc", "remote", "add", "-d", "storage", str(storage))
+    empty.commit("DVC remote")
+    refused = empty.attempt(sys.executable, "-m", "tools.publish", "lstm", "1.0.0")
+    assert_one_line(refused.stderr, refused.returncode, "publish: not in the DVC cache: ")
+    assert refused.returncode == 1 and "make repro" in refused.stderr
+    assert not empty.run("git", "tag") and not storage.exists()
+
+    publisher, user = recipe_blocks()
+    machine = Machine(tmp_path, names_dir, "publisher")
+    machine.env["MAKEFLAGS"] = f"VENV={sys.prefix} STAMP="  # the session's venv, not a new one
+    run_script(machine, publisher.replace("<repository URL>", str(origin)).replace("<DVC remote URL>", str(storage)),
+               tmp_path / "publisher")
+    clone = tmp_path / "publisher/names-rnn-lstm"
+    assert "lstm@v1.0.0" in subprocess.run(["git", "tag"], cwd=origin, capture_output=True, text=True).stdout
+    assert not subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+    released = digests(clone / "models/lstm")
+    in_clone = Machine(clone, names_dir, "publisher").run(sys.executable, "-m", "surnames.predict", "--model", "lstm",
+                                                          *NAMES)
+
+    packages = sysconfig.get_paths()["purelib"]
+    site = f"predict-env/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+    offline = (user.replace("<repository URL>", f"file://{origin}")
+               .replace("python3.11 -m venv predict-env",
+                        f"{sys.executable} -m venv --without-pip predict-env && echo {packages} > {site}/session.pth")
+               .replace("pip install", "python -m pip install --no-index --no-build-isolation"))
+    assert offline.count("--no-index") == 1 and "session.pth" in offline
+    output = run_script(machine, offline, tmp_path / "user")
+    home = tmp_path / "user"
+    assert (home / "predict-env/bin/surnames-predict").exists()
+    assert (home / site / "surnames/predict.py").exists()  # installed from git, not read from a clone
+    assert digests(home / "lstm") == released and len(released) == 2, (digests(home / "lstm"), released)
+    assert output.splitlines()[-len(NAMES):] == in_clone.splitlines() and len(in_clone.splitlines()) == len(NAMES)
+
+    outside = Machine(home, names_dir, "user")  # the docs' two other claims: --rev, and no tag, no artifact
+    outside.run("dvc", "artifacts", "get", f"file://{origin}", "lstm", "--rev", "v1.0.0", "-o", "lstm-v1")
+    assert digests(home / "lstm-v1") == released
+    untagged = outside.attempt("dvc", "artifacts", "get", f"file://{origin}", "rnn", "-o", "rnn")
     assert untagged.returncode != 0 and "Unable to find artifact" in untagged.stdout + untagged.stderr
-    outside.run("dvc", "artifacts", "get", str(origin), "lstm", "-o", "lstm")
-    a.run("sha256sum", *sorted(a.sha256("models/lstm/*")))  # shown with -s, beside the fetched files
-    outside.run("sha256sum", *sorted(outside.sha256("lstm/*")))
-    fetched = {name.split("/")[-1]: digest for name, digest in outside.sha256("lstm/*").items()}
-    released = {name.split("/")[-1]: digest for name, digest in a.sha256("models/lstm/*").items()}
-    assert fetched == released and len(fetched) == 2, (fetched, released)
-
-    in_a = a.run(sys.executable, "-m", "surnames.predict", "--model", "lstm", *NAMES)
-    outside.env["PYTHONPATH"] = str(a.path)  # the package, not the project: predict reads no dvc.yaml here
-    there = outside.run(sys.executable, "-m", "surnames.predict", "--model", "lstm", "--model-path", "lstm", *NAMES)
-    assert there == in_a and len(there.splitlines()) == len(NAMES)
