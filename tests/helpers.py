@@ -101,11 +101,11 @@ def one_line_error(capsys, status: int, expected: str) -> None:
     assert_one_line(capsys.readouterr().err, status, expected)
 
 
-def assert_one_line(err: str, status: int, expected: str, anywhere: bool = False) -> None:
-    """Exit status 1 and exactly one line on stderr: `error: <expected>…`, or with `anywhere`,
-    a line that holds `expected`."""
+def assert_one_line(err: str, status: int, expected: str, anywhere: bool = False, code: int = 1) -> None:
+    """Exit status `code` (1, or argparse's 2) and exactly one line on stderr: `error: <expected>…`,
+    or with `anywhere`, a line that holds `expected`."""
     found = expected in err if anywhere else err.startswith(f"error: {expected}")
-    assert status == 1 and found and err.count("\n") == 1, err
+    assert status == code and found and err.count("\n") == 1, err
 
 
 def make_project(path: Path, params: dict) -> Path:

@@ -7,7 +7,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from surnames import baseline, tfidf
 from surnames.errors import ProjectError
-from surnames.params import check_section
 from tests.helpers import call_main, inside, small_params
 
 NAMES = ["Nguyen", "O'Brien", "De la Cruz", "Li", "Abbascia", "Ng", "Z", "Papadopoulos", "van  der Berg"]
@@ -56,13 +55,6 @@ def test_a_tampered_baseline_file_is_one_line_naming_it(tmp_path, key, value, pr
     with pytest.raises(ProjectError, match=problem) as error:
         tfidf.load(tmp_path / "fold-0.pt").log_probs(["Abe"])
     assert str(tmp_path / "fold-0.pt") in str(error.value) and "\n" not in str(error.value)
-
-
-@pytest.mark.parametrize("key, value", [("ngram_range", [3, 1]), ("ngram_range", [1, True]), ("C", 0),
-                                        ("class_weight", "auto"), ("max_iter", 0), ("processes", 0)])
-def test_invalid_params_are_refused(key, value):
-    with pytest.raises(ProjectError, match=f"invalid param baseline.{key}="):
-        check_section("baseline", {**small_params()["baseline"], key: value})
 
 
 def test_every_fold_gets_a_model_that_beats_chance(small_run):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from surnames.errors import ProjectError, cli
-from tests.helpers import RNN_ARGS, ROOT, call_main, inside, set_rnn_param
+from tests.helpers import RNN_ARGS, ROOT, assert_one_line, call_main, inside, set_rnn_param
 
 
 def session_processes(session: int) -> list[str]:
@@ -111,7 +111,7 @@ def test_a_project_error_is_one_line(capsys):
 
     with pytest.raises(SystemExit) as stop:
         main([])
-    assert stop.value.code == 1 and capsys.readouterr().err.count("\n") == 1
+    assert_one_line(capsys.readouterr().err, stop.value.code, "params.yaml:3:9: invalid YAML")
 
 
 def test_yaml_in_params_is_checked_by_every_stage(tmp_path, capsys):
@@ -119,7 +119,8 @@ def test_yaml_in_params_is_checked_by_every_stage(tmp_path, capsys):
     with inside(tmp_path):
         assert call_main("prepare", "m", "r", "p", "s") == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: params.yaml:") and "invalid YAML" in err and err.count("\n") == 1
+    assert_one_line(err, 1, "params.yaml:")
+    assert "invalid YAML" in err
 
 
 @pytest.mark.parametrize("signum, status, message", [(signal.SIGINT, 130, "error: interrupted"),
@@ -137,6 +138,7 @@ def test_a_stage_stopped_while_it_imports_is_one_line(tmp_path, signum, status, 
 
 
 def test_a_usage_error_is_one_line(capsys):
-    assert call_main("train", "rnn", "--bogus") == 2
+    status = call_main("train", "rnn", "--bogus")
     err = capsys.readouterr().err
-    assert err.startswith("error: python -m stages.train: ") and "(see --help)" in err and err.count("\n") == 1
+    assert_one_line(err, status, "python -m stages.train: ", code=2)
+    assert "(see --help)" in err

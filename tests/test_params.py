@@ -6,7 +6,7 @@ from surnames.data import Sampler
 from surnames.errors import ProjectError
 from surnames.params import check_all, load_params, read_params
 from surnames.step import Optimizer
-from tests.helpers import call_main
+from tests.helpers import call_main, small_params
 
 
 def refused(params: dict, tmp_path, match: str):
@@ -134,3 +134,29 @@ def test_a_training_fold_beyond_prepare_folds_is_refused_by_the_params_check(com
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(committed))
     assert read_params(path)["train_lstm"]["folds"] == [0, 7]
+
+
+# Every refused value of a section, through check_section (what each stage calls first); the
+# stages' own tests check that a refusal there writes nothing (test_train, test_prepare).
+@pytest.mark.parametrize("key, value", [
+    ("lr", 0), ("lr", -0.1), ("batch_size", 0), ("iterations", 0), ("optimizer", "rmsprop"),
+    ("sampler", "shuffled"), ("grad_clip", -1), ("hidden_size", 1.5), ("threads", 0), ("eval_every", "often"),
+    ("folds", []), ("folds", [0, 0]), ("folds", [True]), ("folds", 0), ("processes", 0),
+    ("loss_weights", "inverse"), ("weight_decay", -1), ("keep", "last"), ("select_by", "loss"),
+    ("lr_schedule", "step"), ("dropout", 1.0),
+])
+def test_invalid_training_params_are_refused(key, value):
+    with pytest.raises(ProjectError, match=f"invalid param train_rnn.{key}="):
+        schema.check_section("train_rnn", {**small_params()["train_rnn"], key: value})
+
+
+def test_valid_training_params_pass():
+    section = small_params()["train_rnn"]
+    assert schema.check_section("train_rnn", dict(section)) == section
+
+
+@pytest.mark.parametrize("key, value", [("ngram_range", [3, 1]), ("ngram_range", [1, True]), ("C", 0),
+                                        ("class_weight", "auto"), ("max_iter", 0), ("processes", 0)])
+def test_invalid_baseline_params_are_refused(key, value):
+    with pytest.raises(ProjectError, match=f"invalid param baseline.{key}="):
+        schema.check_section("baseline", {**small_params()["baseline"], key: value})

@@ -192,8 +192,7 @@ def test_invalid_params_are_refused_by_the_cli(tmp_path, names_dir, capsys, val,
     (tmp_path / "params.yaml").write_text(
         f"prepare: {{url: x, timeout_s: 5, val_fraction: {val}, folds: {folds}, seed: 0}}\n")
     status, err = run_cli(tmp_path, names_dir, capsys)
-    assert status != 0
-    assert err.count("\n") == 1 and err.startswith("error: invalid param")
+    assert_one_line(err, status, "invalid param")
     assert not (tmp_path / "data/prepared").exists()
 
 
@@ -204,8 +203,7 @@ def test_cli_checksum_error_is_one_line(tmp_path, data_copy, capsys):
     shutil.copy(ROOT / "data/names.lines", tmp_path / "work/data")
     shutil.copy(ROOT / "params.yaml", tmp_path / "work")
     status, err = run_cli(tmp_path / "work", data_copy, capsys)
-    assert status == 1
-    assert err.startswith(f"error: checksum mismatch for {data_copy / 'Czech.txt'}") and err.count("\n") == 1
+    assert_one_line(err, status, f"checksum mismatch for {data_copy / 'Czech.txt'}")
     assert not (tmp_path / "work/data/prepared").exists() and not (tmp_path / "work/data/raw/names").exists()
 
 
