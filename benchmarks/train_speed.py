@@ -17,7 +17,7 @@ balanced draw, one thread unless --threads says otherwise:
   nn.RNN(nonlinearity="tanh") (the RNN cells; nn.RNN has no linear kind) + a Linear read-out,
   same hidden size, batch, optimizer and clipping, over a padded batch (each name's output
   read at its last letter) and over a packed one; ratio = project / the faster of the two.
-- course-style (--course-style): one name per optimizer step through the cell's step(), a
+- course-style (--course-style): one name per optimizer step through the cell's advance(), a
   Python loop over its letters (the course report's train()).
 
 Reports medians over --repeats timed windows of --seconds each. Run it on a quiet machine:
@@ -51,7 +51,7 @@ def course_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
     state = model.init_state(1)
     optimizer.zero_grad()
     for t in range(length):
-        output, *state = model.step(letters[t], *state)
+        output, *state = model.advance(letters[t], *state)
     F.nll_loss(output, encoded.targets[row : row + 1]).backward()
     optimizer.step()
 

@@ -4,7 +4,7 @@
         [--ladder CELL.csv ...] --compare FILE                       (paths from dvc.yaml)
 
 Reads the scoring stages' per-name predictions and writes SECOND − FIRST (LSTM − RNN) and
-each of the pair − the n-gram baseline, and with --ladder each step of the ablation ladder
+each of the pair − the n-gram baseline, and with --ladder each pair of rungs of the ablation ladder
 (surnames/ladder.py), with paired 95 % intervals. Params: the `evaluate`
 section of params.yaml.
 """

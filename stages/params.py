@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stages import finish
 from surnames.errors import Parser, cli
-from surnames.params import SCHEMA, describe, read_params
+from surnames.params import SCHEMA, read_params, schema_page
 
 
 @cli
@@ -18,7 +18,7 @@ def main(argv):
     parser.add_argument("--describe", action="store_true", help="print docs/params.md, the schema as Markdown")
     args = parser.parse_args(argv)
     if args.describe:
-        print(describe(), end="")
+        print(schema_page(), end="")
         return
     read_params(args.params)
     print(f"params: {args.params} checked ({sum(map(len, SCHEMA.values()))} params in {len(SCHEMA)} sections)",

@@ -14,13 +14,13 @@ from stages import finish
 from surnames.errors import Parser, cli
 from surnames.memory import keep_freed_memory
 from surnames.params import load_params
-from surnames.score import MODELS, Paths, run, training_section
+from surnames.score import SCORED, Paths, run, training_section
 
 
 @cli
 def main(argv):
     parser = Parser(prog="python -m stages.score", description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=MODELS, help="the model to score")
+    parser.add_argument("model", choices=SCORED, help="the model to score")
     parser.add_argument("prepared", type=Path, help="the prepared data folder (fold-<i>/ folders)")
     parser.add_argument("--models", type=Path, help="the model's folder of fold-<i>.pt files")
     parser.add_argument("--metrics", type=Path, required=True, help="where to write its metrics (JSON)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stages import finish
 from surnames.errors import Parser, ProjectError, cli
-from surnames.ladder import CELLS
+from surnames.ladder import RUNGS
 from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 from surnames.workers import start_fork_server
@@ -17,14 +17,14 @@ from surnames.workers import start_fork_server
 @cli
 def main(argv):
     parser = Parser(prog="python -m stages.train", description=__doc__.splitlines()[0])
-    parser.add_argument("model", help=" or ".join(CELLS))
+    parser.add_argument("model", help=" or ".join(RUNGS))
     parser.add_argument("prepared", type=Path, help="the prepared data folder")
     parser.add_argument("models_dir", type=Path, help="where to write fold-<i>.pt, one model per fold")
     parser.add_argument("curves_dir", type=Path, help="where to write fold-<i>.csv, training curves per fold")
     parser.add_argument("summary", type=Path, help="where to write the training summary (JSON)")
     args = parser.parse_args(argv)
     keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
-    if args.model in CELLS:  # an unknown model is reported below, in the stage's own words
+    if args.model in RUNGS:  # an unknown model is reported below, in the stage's own words
         start_fork_server(f"train_{args.model}", ("surnames.train",))
     from surnames import cells  # torch: imported only now, beside the fork server's imports
     from surnames.train import run

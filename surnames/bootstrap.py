@@ -103,8 +103,8 @@ def percentile_interval(values: torch.Tensor, level: float = 0.95) -> tuple[torc
     return quantiles[0], quantiles[1]
 
 
-def describe(statistics: dict[str, Statistic], fold_of_row: torch.Tensor, folds: list[int],
-             resampler: Resampler, level: float) -> dict[str, dict[str, torch.Tensor]]:
+def intervals(statistics: dict[str, Statistic], fold_of_row: torch.Tensor, folds: list[int],
+              resampler: Resampler, level: float) -> dict[str, dict[str, torch.Tensor]]:
     """For each statistic: {"value": pooled over all rows, "per_fold": [folds, ...], "low",
     "high"}. The draws are made once and shared by every statistic (the pairing)."""
     everything = torch.ones(1, len(fold_of_row), dtype=torch.double)

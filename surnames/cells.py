@@ -7,7 +7,7 @@ hold one gate open at 1 (`LSTM.open_gates`), which removes that gate's layer.
 
 Both read `combined = cat(one_hot(letter), hidden)` at every letter; the prediction is the
 output at a name's last letter, `softmax(i2o(cat(one_hot(last letter), hidden before it)))`.
-`step()` is the course report's forward verbatim (one letter, one name at a time); `forward()`
+`advance()` is the course report's forward verbatim (one letter, one name at a time); `forward()`
 computes the same thing for a padded batch of names of different lengths, faster:
 a Linear layer applied to a one-hot vector is a column lookup, the LSTM's four gates are
 one matrix product, and the recurrence runs in surnames/kernels.py with a hand-written
@@ -57,7 +57,7 @@ class RNN(Cell):
         self.i2o = nn.Linear(input_size + hidden_size, output_size)
         self.softmax = nn.LogSoftmax(dim=1)
 
-    def step(self, input: torch.Tensor, hidden: torch.Tensor):
+    def advance(self, input: torch.Tensor, hidden: torch.Tensor):
         combined = torch.cat((input, hidden), 1)
         hidden = self.i2h(combined)  # the course RNN is linear: no squashing non-linearity
         output = self.softmax(self.i2o(combined))
@@ -74,8 +74,8 @@ class RNN(Cell):
 class TanhRNN(RNN):
     """The course RNN with one change: hidden = tanh(i2h(combined)), as in nn.RNN."""
 
-    def step(self, input: torch.Tensor, hidden: torch.Tensor):
-        output, hidden = super().step(input, hidden)
+    def advance(self, input: torch.Tensor, hidden: torch.Tensor):
+        output, hidden = super().advance(input, hidden)
         return output, torch.tanh(hidden)
 
     def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -95,16 +95,16 @@ class LSTM(Cell):
         self.i2g = None if "output" in self.open_gates else nn.Linear(combined, hidden_size)
         self.softmax = nn.LogSoftmax(dim=1)
 
-    def step(self, input: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor):
+    def advance(self, input: torch.Tensor, hidden: torch.Tensor, memory: torch.Tensor):
         combined = torch.cat((input, hidden), 1)
         input_gate = torch.sigmoid(self.i2i(combined))
         forget_gate = torch.sigmoid(self.i2f(combined)) if self.i2f is not None else 1.0
         candidate = torch.tanh(self.i2c(combined))
         output_gate = torch.sigmoid(self.i2g(combined)) if self.i2g is not None else 1.0
-        cell = forget_gate * cell + input_gate * candidate
-        hidden = output_gate * torch.tanh(cell)
+        memory = forget_gate * memory + input_gate * candidate  # the LSTM's memory c ("cell state")
+        hidden = output_gate * torch.tanh(memory)
         output = self.softmax(self.i2o(combined))
-        return output, hidden, cell
+        return output, hidden, memory
 
     def init_state(self, batch: int = 1):
         return torch.zeros(batch, self.hidden_size), torch.zeros(batch, self.hidden_size)
@@ -120,12 +120,12 @@ class LSTM(Cell):
 
 
 class LSTMForgetOpen(LSTM):
-    """The course LSTM with its forget gate fixed open (f = 1): the cell state only accumulates."""
+    """The course LSTM with its forget gate fixed open (f = 1): its memory only accumulates."""
     open_gates = ("forget",)
 
 
 class LSTMOutputOpen(LSTM):
-    """The course LSTM with its output gate fixed open (o = 1): hidden = tanh(cell)."""
+    """The course LSTM with its output gate fixed open (o = 1): hidden = tanh(memory)."""
     open_gates = ("output",)
 
 
@@ -139,9 +139,9 @@ def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Ce
     return CELLS[model](input_size, hidden_size, output_size)
 
 
-def step_through(model: Cell, letters: torch.Tensor, track_hidden: bool = False,
-                 lengths: torch.Tensor | None = None):
-    """The course report's computation, step() letter by letter: letters [T, B].
+def letter_by_letter(model: Cell, letters: torch.Tensor, track_hidden: bool = False,
+                     lengths: torch.Tensor | None = None):
+    """The course report's computation, advance() letter by letter: letters [T, B].
 
     Returns the outputs at the last letter [B, classes] and the hidden state read at each
     letter; with `track_hidden` the first state requires grad, so gradients reach all of
@@ -155,10 +155,10 @@ def step_through(model: Cell, letters: torch.Tensor, track_hidden: bool = False,
     state[0].requires_grad_(track_hidden)
     for row, letter in enumerate(letters):
         hiddens.append(state[0])
-        output, *stepped = model.step(F.one_hot(letter, model.input_size).float(), *state)
+        output, *advanced = model.advance(F.one_hot(letter, model.input_size).float(), *state)
         if lengths is None:
-            state = stepped
+            state = advanced
         else:  # torch.where: a name not yet started keeps its state exactly, and its gradient
             started = (lengths >= len(letters) - row).unsqueeze(1)
-            state = [torch.where(started, new, old) for new, old in zip(stepped, state)]
+            state = [torch.where(started, new, old) for new, old in zip(advanced, state)]
     return output, hiddens

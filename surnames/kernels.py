@@ -6,18 +6,18 @@ hundred that bookkeeping, not arithmetic, dominates on a CPU. These functions ru
 recurrence with autograd off and compute every gradient in one reverse loop plus a few
 large products. Without gradients (prediction) they save nothing for a backward pass.
 
-Packed layout (as PyTorch's packed sequences): rows sorted by `steps` (letters consumed),
-longest first, so at step t only the first `running[t]` rows are still running. Every
-buffer holds one row per (name, step), step after step with no padding, and a row's state
-stays where it was computed: the state step t reads is the first `running[t]` rows of step
-t - 1's block. Step 0 reads the zero state, so it has no product with the hidden weights;
+Packed layout (as PyTorch's packed sequences): rows sorted by `consumed` (the letters each name consumes),
+longest first, so at position t only the first `running[t]` rows are still running. Every
+buffer holds one row per (name, position), position after position with no padding, and a
+row's state stays where it was computed: the state position t reads is the first `running[t]`
+rows of position t - 1's block. Position 0 reads the zero state, so it has no product with the hidden weights;
 nor has the backward pass there, nor the weight gradient: those products would be zeros.
 
 Inputs: `weight` [G, letters + H] and `bias` [G] of the cell's layers applied to
 cat(one_hot(letter), hidden) (G = H for an RNN; an LSTM's gate layers stacked in the order
 input, forget, output, candidate, so the sigmoid gates are one block), `letters` [T, B]
-padded letter indices and `steps` [B]. Output: each row's hidden state after its own
-`steps` letters (zeros when steps = 0). tests/test_models.py checks values and gradients
+padded letter indices and `consumed` [B]. Output: each row's hidden state after its own
+`consumed` letters (zeros when consumed = 0). tests/test_models.py checks values and gradients
 against the letter-by-letter course computation and gradcheck.
 
 Each loop runs in C where surnames/native.py could build its library (`compiled`: one call
@@ -33,38 +33,38 @@ from surnames import native
 
 @dataclass
 class _Packed:
-    letters: torch.Tensor   # [N] the letter each (name, step) row consumes
-    running: list[int]      # names still running at each step
-    starts: list[int]       # where each step's block of rows begins
-    previous: torch.Tensor  # [N - running[0]] for each row after step 0: its name's row one step earlier
-    last: torch.Tensor      # [B] each name's (original order) row at its last step; N when it has no steps
-    index: torch.Tensor | None = None  # [2, steps] running and starts, for the C loops (compiled only)
+    letters: torch.Tensor   # [N] the letter each (name, position) row consumes
+    running: list[int]      # names still running at each position
+    starts: list[int]       # where each position's block of rows begins
+    previous: torch.Tensor  # [N - running[0]] for each row after position 0: its name's row one position earlier
+    last: torch.Tensor      # [B] each name's (original order) row at its last position; N when it consumes none
+    index: torch.Tensor | None = None  # [2, positions] running and starts, for the C loops (compiled only)
 
 
-def _pack(letters: torch.Tensor, steps: torch.Tensor, compiled: bool) -> _Packed:
+def _pack(letters: torch.Tensor, consumed: torch.Tensor, compiled: bool) -> _Packed:
     if compiled:
-        index, packed, previous, last = native.pack(letters, steps)
+        index, packed, previous, last = native.pack(letters, consumed)
         running, starts = index.tolist()
         return _Packed(packed, running, starts, previous, last, index)
-    order = torch.argsort(steps, descending=True, stable=True)
-    sorted_steps = steps[order]
-    counts = torch.bincount(steps, minlength=int(steps.max()) + 1)
-    running_t = (counts.sum() - torch.cumsum(counts, 0))[:-1]  # names with steps > t
+    order = torch.argsort(consumed, descending=True, stable=True)
+    sorted_consumed = consumed[order]
+    counts = torch.bincount(consumed, minlength=int(consumed.max()) + 1)
+    running_t = (counts.sum() - torch.cumsum(counts, 0))[:-1]  # names with consumed > t
     starts_t = torch.cumsum(running_t, 0) - running_t
-    mask = torch.arange(len(running_t)).unsqueeze(1) < sorted_steps.unsqueeze(0)  # [T, B]
-    step_of = torch.repeat_interleave(torch.arange(len(running_t)), running_t)  # each row's step
-    rank = torch.arange(len(step_of)) - starts_t[step_of]  # each row's name, in sorted order
-    later = step_of > 0
-    previous = starts_t[step_of[later] - 1] + rank[later]
-    last_sorted = torch.where(sorted_steps > 0, starts_t[(sorted_steps - 1).clamp(min=0)] + torch.arange(len(order)),
-                              len(step_of))
+    mask = torch.arange(len(running_t)).unsqueeze(1) < sorted_consumed.unsqueeze(0)  # [T, B]
+    position_of = torch.repeat_interleave(torch.arange(len(running_t)), running_t)  # each row's position
+    rank = torch.arange(len(position_of)) - starts_t[position_of]  # each row's name, in sorted order
+    later = position_of > 0
+    previous = starts_t[position_of[later] - 1] + rank[later]
+    last_row = starts_t[(sorted_consumed - 1).clamp(min=0)] + torch.arange(len(order))
+    last_sorted = torch.where(sorted_consumed > 0, last_row, len(position_of))
     last = torch.empty_like(last_sorted).index_copy_(0, order, last_sorted)
     return _Packed(letters[: len(running_t)][:, order].masked_select(mask), running_t.tolist(), starts_t.tolist(),
                    previous, last)
 
 
 def _blocks(packed: _Packed):
-    """(step, rows running, this step's rows, the previous step's rows that this step reads)."""
+    """(position, rows running, its rows, the previous position's rows that it reads)."""
     before = None
     for t, (n, start) in enumerate(zip(packed.running, packed.starts)):
         rows = slice(start, start + n)
@@ -89,7 +89,7 @@ def _tanh(doubled: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 
 def _final(states: torch.Tensor, packed: _Packed) -> torch.Tensor:
-    """Each name's state at its last step [B, H] (zeros for names with no steps)."""
+    """Each name's state at its last position [B, H] (zeros for names that consume none)."""
     none = packed.last == len(states)
     return states.index_select(0, packed.last.masked_fill(none, 0)).masked_fill_(none.unsqueeze(1), 0)
 
@@ -102,7 +102,7 @@ def _output_grads(grad_final: torch.Tensor, packed: _Packed) -> torch.Tensor:
 
 def _weight_grads(grad_pre, states, packed, input_size, compiled):
     """Gradients of weight [G, letters + H] and bias from the packed pre-activation gradients
-    [N, G] and the states [N, H] each step produced (step 0 read zeros: no term)."""
+    [N, G] and the states [N, H] each position produced (position 0 read zeros: no term)."""
     if compiled:
         return native.weight_grads(grad_pre, states, input_size, packed.letters, packed.index)
     grad_table = grad_pre.new_zeros(input_size, grad_pre.shape[1]).index_add_(0, packed.letters, grad_pre)
@@ -142,7 +142,7 @@ class _Linear(torch.autograd.Function):
             return *_weight_grads(grad, states, packed, ctx.input_size, True), None, None, None
         w_hidden = weight[:, ctx.input_size:].contiguous()
         for t, n, rows, before in reversed(list(_blocks(packed))):
-            if t:  # `before`'s names run on to step t: no output gradient of their own there, so overwrite
+            if t:  # `before`'s names run on to position t: no output gradient of their own there, so overwrite
                 torch.mm(grad[rows], w_hidden, out=grad[before])
         return *_weight_grads(grad, states, packed, ctx.input_size, False), None, None, None
 
@@ -156,10 +156,10 @@ def _tanh_forward(weight, bias, input_size, packed, compiled):
         return (states,)
     states, w_t = _inputs(weight, bias, input_size, packed, slice(None))
     for t, n, rows, before in _blocks(packed):
-        step = states[rows]
+        block = states[rows]
         if t:
-            step.addmm_(states[before], w_t)
-        _tanh(step, out=step)
+            block.addmm_(states[before], w_t)
+        _tanh(block, out=block)
     return (states,)
 
 
@@ -213,63 +213,63 @@ class _Gates:
 
 
 def _lstm_forward(weight, bias, input_size, packed, compiled, gates_of: _Gates):
-    """Gate activations [N, G]; the cell states, their tanh and the hidden states [N, H], packed.
-    The torch loop keeps the cell state doubled (exactly) so that _tanh reads it as it is."""
+    """Gate activations [N, G]; the memory states, their tanh and the hidden states [N, H], packed.
+    The torch loop keeps the memory state doubled (exactly) so that _tanh reads it as it is."""
     if compiled:
         gates = native.inputs(weight, bias, input_size, packed.letters)
-        cells, tanh_cells, states = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(3))
-        native.lstm_forward(gates, weight, input_size, cells, tanh_cells, states, packed.index, gates_of.forget,
+        memories, tanh_memories, states = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(3))
+        native.lstm_forward(gates, weight, input_size, memories, tanh_memories, states, packed.index, gates_of.forget,
                             gates_of.output)
-        return gates, cells, tanh_cells, states
+        return gates, memories, tanh_memories, states
     gates, w_t = _inputs(weight, bias, input_size, packed, gates_of.block("g"))  # then activations in place
-    cells, tanh_cells = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(2))
-    states = torch.empty_like(cells) if gates_of.output else tanh_cells  # o = 1: h = tanh(c)
+    memories, tanh_memories = (gates.new_empty(len(packed.letters), gates_of.size) for _ in range(2))
+    states = torch.empty_like(memories) if gates_of.output else tanh_memories  # o = 1: h = tanh(c)
     for t, n, rows, before in _blocks(packed):
-        step = gates[rows]
+        block = gates[rows]
         if t:
-            step.addmm_(states[before], w_t)
-        i, f, o, g = gates_of.split(step.sigmoid_())
+            block.addmm_(states[before], w_t)
+        i, f, o, g = gates_of.split(block.sigmoid_())
         g.mul_(2).sub_(1)  # the candidate's tanh, from the sigmoid of its doubled pre-activation
-        cell = cells[rows]
+        memory = memories[rows]
         if not t:
-            torch.mul(i, g, out=cell).mul_(2)
+            torch.mul(i, g, out=memory).mul_(2)
         elif f is not None:
-            torch.mul(f, cells[before], out=cell).addcmul_(i, g, value=2)
-        else:  # f = 1: the cell state only accumulates
-            torch.addcmul(cells[before], i, g, value=2, out=cell)
-        tanh_cell = _tanh(cell, out=tanh_cells[rows])
+            torch.mul(f, memories[before], out=memory).addcmul_(i, g, value=2)
+        else:  # f = 1: the memory state only accumulates
+            torch.addcmul(memories[before], i, g, value=2, out=memory)
+        tanh_memory = _tanh(memory, out=tanh_memories[rows])
         if o is not None:
-            torch.mul(o, tanh_cell, out=states[rows])
-    return gates, cells, tanh_cells, states
+            torch.mul(o, tanh_memory, out=states[rows])
+    return gates, memories, tanh_memories, states
 
 
 class _LSTM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight, bias, input_size, packed, compiled, gates_of):
-        gates, cells, tanh_cells, states = _lstm_forward(weight, bias, input_size, packed, compiled, gates_of)
-        ctx.save_for_backward(weight, gates, cells, tanh_cells, states)
+        gates, memories, tanh_memories, states = _lstm_forward(weight, bias, input_size, packed, compiled, gates_of)
+        ctx.save_for_backward(weight, gates, memories, tanh_memories, states)
         ctx.input_size, ctx.packed, ctx.compiled, ctx.gates_of = input_size, packed, compiled, gates_of
         return _final(states, packed)
 
     @staticmethod
     def backward(ctx, grad_final):
-        weight, gates, cells, tanh_cells, states = ctx.saved_tensors
+        weight, gates, memories, tanh_memories, states = ctx.saved_tensors
         packed, gates_of = ctx.packed, ctx.gates_of
         grad_hidden = _output_grads(grad_final, packed)
-        grad_cell = grad_final.new_zeros(packed.running[0], gates_of.size)  # the names still running, sorted
+        grad_memory = grad_final.new_zeros(packed.running[0], gates_of.size)  # the names still running, sorted
         grad_pre = torch.empty_like(gates)
         if ctx.compiled:
-            native.lstm_backward(gates, cells, tanh_cells, grad_hidden, grad_cell, grad_pre, weight, ctx.input_size,
-                                 packed.index, gates_of.forget, gates_of.output)
+            native.lstm_backward(gates, memories, tanh_memories, grad_hidden, grad_memory, grad_pre, weight,
+                                 ctx.input_size, packed.index, gates_of.forget, gates_of.output)
             return *_weight_grads(grad_pre, states, packed, ctx.input_size, True), None, None, None, None
-        local, from_hidden = _lstm_local(gates, cells, tanh_cells, packed, gates_of)
+        local, from_hidden = _lstm_local(gates, memories, tanh_memories, packed, gates_of)
         w_hidden = weight[:, ctx.input_size:].contiguous()
         blocks, o = local.shape[1] // gates_of.size, gates_of.block("o")
         for t, n, rows, before in reversed(list(_blocks(packed))):
-            dh, dc = grad_hidden[rows], grad_cell[:n]
+            dh, dc = grad_hidden[rows], grad_memory[:n]
             dc.addcmul_(dh, from_hidden[rows])
             torch.mul(dc.unsqueeze(1), local[rows].view(n, blocks, -1), out=grad_pre[rows].view(n, blocks, -1))
-            if gates_of.output:  # the output gate acts on h directly, not through the cell state
+            if gates_of.output:  # the output gate acts on h directly, not through the memory state
                 torch.mul(dh, local[rows, o], out=grad_pre[rows, o])
             if t:
                 torch.mm(grad_pre[rows], w_hidden, out=grad_hidden[before])
@@ -278,7 +278,7 @@ class _LSTM(torch.autograd.Function):
         return *_weight_grads(grad_pre, states, packed, ctx.input_size, False), None, None, None, None
 
 
-def _lstm_local(gates, cells, tanh_cells, packed, gates_of: _Gates):
+def _lstm_local(gates, memories, tanh_memories, packed, gates_of: _Gates):
     """What backward needs that does not depend on the incoming gradient, for all rows at
     once: d pre-activation / d (c_t for i, f, g; h_t for o), and d h_t / d c_t."""
     i, f, o, g = (gates_of.block(gate) for gate in "ifog")
@@ -286,25 +286,25 @@ def _lstm_local(gates, cells, tanh_cells, packed, gates_of: _Gates):
     local = torch.empty_like(gates)
     torch.addcmul(sigmoids, sigmoids, sigmoids, value=-1, out=local[:, gates_of.sigmoids()])  # s (1 - s)
     local[:, i].mul_(candidate)
-    if gates_of.forget:  # times c_{t-1}: zero at step 0
+    if gates_of.forget:  # times c_{t-1}: zero at position 0
         local[: packed.running[0], f].zero_()
-        local[packed.running[0]:, f].mul_(cells.index_select(0, packed.previous)).mul_(0.5)  # cells are 2c
+        local[packed.running[0]:, f].mul_(memories.index_select(0, packed.previous)).mul_(0.5)  # memories are 2c
     torch.mul(candidate, candidate, out=local[:, g])
     torch.addcmul(gates[:, i], gates[:, i], local[:, g], value=-1, out=local[:, g])  # i (1 - g^2)
-    from_hidden = torch.mul(tanh_cells, tanh_cells)
+    from_hidden = torch.mul(tanh_memories, tanh_memories)
     if gates_of.output:
-        local[:, o].mul_(tanh_cells)
+        local[:, o].mul_(tanh_memories)
         torch.addcmul(gates[:, o], gates[:, o], from_hidden, value=-1, out=from_hidden)  # o (1 - tanh^2 c)
     else:
         from_hidden.neg_().add_(1)
     return local, from_hidden
 
 
-def _run(function, forward, weight, bias, input_size, letters, steps, *options):
-    if int(steps.max()) == 0:  # every name has one letter: no state is ever updated
+def _run(function, forward, weight, bias, input_size, letters, consumed, *options):
+    if int(consumed.max()) == 0:  # every name has one letter: no state is ever updated
         return weight.new_zeros(letters.shape[1], weight.shape[1] - input_size)
     compiled = native.usable(weight, bias)
-    packed = _pack(letters, steps, compiled)
+    packed = _pack(letters, consumed, compiled)
     if torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad):
         return function.apply(weight, bias, input_size, packed, compiled, *options)
     with torch.no_grad():  # prediction: the forward loop alone, nothing kept for a backward pass
@@ -312,16 +312,16 @@ def _run(function, forward, weight, bias, input_size, letters, steps, *options):
     return _final(states, packed)
 
 
-def linear_recurrence(weight, bias, input_size: int, letters, steps) -> torch.Tensor:
-    return _run(_Linear, _linear_forward, weight, bias, input_size, letters, steps)
+def linear_recurrence(weight, bias, input_size: int, letters, consumed) -> torch.Tensor:
+    return _run(_Linear, _linear_forward, weight, bias, input_size, letters, consumed)
 
 
-def tanh_recurrence(weight, bias, input_size: int, letters, steps) -> torch.Tensor:
-    return _run(_Tanh, _tanh_forward, weight, bias, input_size, letters, steps)
+def tanh_recurrence(weight, bias, input_size: int, letters, consumed) -> torch.Tensor:
+    return _run(_Tanh, _tanh_forward, weight, bias, input_size, letters, consumed)
 
 
-def lstm_recurrence(weight, bias, input_size: int, letters, steps, forget: bool = True,
+def lstm_recurrence(weight, bias, input_size: int, letters, consumed, forget: bool = True,
                     output: bool = True) -> torch.Tensor:
     """`forget` / `output` False: that gate is held open (1) and has no block in the weights."""
     gates_of = _Gates(weight.shape[1] - input_size, forget, output)
-    return _run(_LSTM, _lstm_forward, weight, bias, input_size, letters, steps, gates_of)
+    return _run(_LSTM, _lstm_forward, weight, bias, input_size, letters, consumed, gates_of)

@@ -15,29 +15,29 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Step:
+class Pair:
     model: str
     against: str
-    isolates: str  # what the step changes, for the report's table
+    isolates: str  # what the comparison changes, for the report's table
 
 
-STEPS = (  # each cell against the rung below it, then the course LSTM against each cell
-    Step("tanh_rnn", "rnn", "non-linearity: hidden = tanh(i2h(combined))"),
-    Step("wide_tanh_rnn", "tanh_rnn", "capacity: the tanh RNN at the LSTM's parameter count"),
-    Step("lstm_forget_open", "wide_tanh_rnn", "gates, forget gate held open, against the same capacity"),
-    Step("lstm_output_open", "wide_tanh_rnn", "gates, output gate held open, against the same capacity"),
-    Step("lstm", "wide_tanh_rnn", "gates: the whole LSTM against an RNN of its parameter count"),
-    Step("lstm", "lstm_forget_open", "the forget gate"),
-    Step("lstm", "lstm_output_open", "the output gate"),
-    Step("lstm", "tanh_rnn", "gates and capacity"),
-    Step("lstm", "rnn", "everything: the course comparison"),
+PAIRS = (  # each cell against the rung below it, then the course LSTM against each cell
+    Pair("tanh_rnn", "rnn", "non-linearity: hidden = tanh(i2h(combined))"),
+    Pair("wide_tanh_rnn", "tanh_rnn", "capacity: the tanh RNN at the LSTM's parameter count"),
+    Pair("lstm_forget_open", "wide_tanh_rnn", "gates, forget gate held open, against the same capacity"),
+    Pair("lstm_output_open", "wide_tanh_rnn", "gates, output gate held open, against the same capacity"),
+    Pair("lstm", "wide_tanh_rnn", "gates: the whole LSTM against an RNN of its parameter count"),
+    Pair("lstm", "lstm_forget_open", "the forget gate"),
+    Pair("lstm", "lstm_output_open", "the output gate"),
+    Pair("lstm", "tanh_rnn", "gates and capacity"),
+    Pair("lstm", "rnn", "everything: the course comparison"),
 )
 PATH = (("tanh_rnn", "rnn", "non-linearity"), ("wide_tanh_rnn", "tanh_rnn", "capacity"),
-        ("lstm", "wide_tanh_rnn", "gating"))  # rnn -> lstm one change at a time: the steps add up to the gap
-GATING = (("lstm", "lstm_forget_open", "the forget gate"),  # and the gating step, split in two
+        ("lstm", "wide_tanh_rnn", "gating"))  # rnn -> lstm one change at a time: these add up to the gap
+GATING = (("lstm", "lstm_forget_open", "the forget gate"),  # and the gating comparison, split in two
           ("lstm_forget_open", "wide_tanh_rnn", "the rest of the LSTM (its forget gate held open)"))
-CELLS = ("rnn", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open", "lstm")  # bottom to top
-SCORES = ("accuracy", "corrected_accuracy", "balanced_accuracy", "macro_f1")
+RUNGS = ("rnn", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open", "lstm")  # bottom to top
+PAIR_SCORES = ("accuracy", "corrected_accuracy", "balanced_accuracy", "macro_f1")
 LABELS = {"rnn": "RNN (course)", "tanh_rnn": "tanh RNN", "wide_tanh_rnn": "tanh RNN (LSTM-sized)",
           "lstm_forget_open": "LSTM (forget gate open)", "lstm_output_open": "LSTM (output gate open)",
           "lstm": "LSTM (course)"}

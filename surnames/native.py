@@ -2,7 +2,7 @@
 one library, built on first use, loaded with ctypes.
 
 The C loops run a whole recurrence per call and call the BLAS sgemm_/dgemm_ that libtorch
-carries (the products torch.mm runs), so a step's elementwise work costs no dispatch. The
+carries (the products torch.mm runs), so a position's elementwise work costs no dispatch. The
 library is built once per machine with the C compiler (`cc`, or $CC) into a cache folder
 ($SURNAMES_CACHE, else $XDG_CACHE_HOME/names-rnn-lstm or ~/.cache/names-rnn-lstm), named by a
 hash of the sources, the flags and the CPU, and checked on a small product before use.
@@ -139,21 +139,21 @@ def _call(lib, name: str, dtype, *arguments) -> None:
 
 
 def _recurrence(name: str, dtype, index: torch.Tensor, h: int, *arguments, lib=None) -> None:
-    """A C recurrence over the packed steps; `index` [2, steps]: each step's running names and start row."""
+    """A C recurrence over the packed positions; `index` [2, positions]: each position's running names and start row."""
     getattr(lib or library(), f"{name}_{TYPES[dtype]}")(ctypes.c_int64(index.shape[1]), _ptr(index[0]),
                                                          _ptr(index[1]), ctypes.c_int64(h),
                                                          *(_argument(a) for a in arguments))
 
 
-def pack(letters: torch.Tensor, steps: torch.Tensor):
-    """kernels._pack's layout: (index [2, steps] of running and starts, packed letters, previous, last)."""
-    letters, steps = (tensor.to(torch.int64).contiguous() for tensor in (letters, steps))
+def pack(letters: torch.Tensor, consumed: torch.Tensor):
+    """kernels._pack's layout: (index [2, positions] of running and starts, packed letters, previous, last)."""
+    letters, consumed = (tensor.to(torch.int64).contiguous() for tensor in (letters, consumed))
     rows, names = letters.shape
     index = torch.empty(2, max(rows, 1), dtype=torch.int64)
     packed, previous = torch.empty(rows * names, dtype=torch.int64), torch.empty(rows * names, dtype=torch.int64)
     last, total = torch.empty(names, dtype=torch.int64), torch.zeros(1, dtype=torch.int64)
     longest = library().pack(ctypes.c_int64(rows), ctypes.c_int64(names), *(_ptr(a) for a in (
-        letters, steps, index[0], index[1], packed, previous, last, total)))
+        letters, consumed, index[0], index[1], packed, previous, last, total)))
     n = int(total)
     index = index[:, :longest].contiguous()
     return index, packed[:n], previous[: n - int(index[0, 0])], last
@@ -192,16 +192,16 @@ def tanh_backward(grad, states, weight, input_size: int, index):
     _recurrence("tanh_backward", grad.dtype, index, grad.shape[1], grad, states, weight, input_size)
 
 
-def lstm_forward(gates, weight, input_size: int, cells, tanh_cells, states, index, forget: bool,
+def lstm_forward(gates, weight, input_size: int, memories, tanh_memories, states, index, forget: bool,
                  output: bool):
-    _recurrence("lstm_forward", gates.dtype, index, cells.shape[1], forget, output, gates, weight,
-                input_size, cells, tanh_cells, states)
+    _recurrence("lstm_forward", gates.dtype, index, memories.shape[1], forget, output, gates, weight,
+                input_size, memories, tanh_memories, states)
 
 
-def lstm_backward(gates, cells, tanh_cells, grad_hidden, grad_cell, grad_pre, weight, input_size: int, index,
+def lstm_backward(gates, memories, tanh_memories, grad_hidden, grad_memory, grad_pre, weight, input_size: int, index,
                   forget: bool, output: bool):
-    _recurrence("lstm_backward", gates.dtype, index, cells.shape[1], forget, output, gates, cells,
-                tanh_cells, grad_hidden, grad_cell, grad_pre, weight, input_size)
+    _recurrence("lstm_backward", gates.dtype, index, memories.shape[1], forget, output, gates, memories,
+                tanh_memories, grad_hidden, grad_memory, grad_pre, weight, input_size)
 
 
 def bootstrap_weights(key: int, first_draw: int, weights: torch.Tensor, sizes: torch.Tensor, starts: torch.Tensor,

@@ -231,7 +231,7 @@ def resolve_threads(value) -> int:
     return available_cores() if value == "auto" else value
 
 
-def describe() -> str:
+def schema_page() -> str:
     """docs/params.md: every param of the schema, a table per section (a test keeps it current)."""
     lines = ["# Params", "", "Generated from the schema in `surnames/params.py` by "
              "`python -m stages.params --describe > docs/params.md`;", "tests/test_docs.py fails when this page "

@@ -112,7 +112,7 @@ def load_predictor(path: Path):
     return name, lambda names: cell(*encode(names)), categories
 
 
-def load_cells(path: Path, model: str) -> tuple[list, list[str]]:
+def load_ensemble(path: Path, model: str) -> tuple[list, list[str]]:
     """(the fold models of `model` in a folder, or the one in a file, as predictors; their languages)."""
     files = sorted(path.glob("fold-*.pt")) if path.is_dir() else [path]
     if not files:
@@ -171,7 +171,7 @@ def main(argv):
     args = parser.parse_args(argv)
     if args.top < 1:
         raise ProjectError(f"--top must be at least 1, got {args.top}")
-    cells, categories = load_cells(args.model_path or trained_models(args.model), args.model)
+    cells, categories = load_ensemble(args.model_path or trained_models(args.model), args.model)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")  # a non-UTF-8 terminal: escapes, not a traceback
     names, count, refused = read_names(args.names), 0, 0

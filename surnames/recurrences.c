@@ -1,15 +1,15 @@
 /* The recurrences of surnames/kernels.py, each whole loop in one call (surnames/native.py
  * compiles this file and loads it with ctypes).
  *
- * Why C: at a step of a few hundred names, each of torch's elementwise operations costs
- * more in dispatch, Python and passes over memory than its arithmetic; here a step's gate
- * activations, cell update and their gradients are one pass over rows that stay in the L1
+ * Why C: at a training step of a few hundred names, each of torch's elementwise operations costs
+ * more in dispatch, Python and passes over memory than its arithmetic; here a position's gate
+ * activations, memory update and their gradients are one pass over rows that stay in the L1
  * cache, and the products call the same BLAS sgemm_/dgemm_ that torch.mm runs (libtorch's
  * own, handed over by set_gemm).
  *
  * Layout and meaning are kernels.py's (its docstring): packed rows sorted longest name first,
- * one row per (name, step); step t's `running[t]` rows begin at `starts[t]` and read the
- * first running[t] rows of step t - 1's block. Row-major arrays; a BLAS call sees each as
+ * one row per (name, position); position t's `running[t]` rows begin at `starts[t]` and read the
+ * first running[t] rows of position t - 1's block. Row-major arrays; a BLAS call sees each as
  * its transpose (column-major), so C = A B is computed as C^T = B^T A^T.
  *
  * Compiled twice, REAL = float and REAL = double (gradcheck's precision), from this file.
@@ -70,21 +70,21 @@ static inline double exp_double(double x) { return exp(x); }
 #define NAME(function) function##_double
 #include "recurrences_body.h"
 
-/* The packed layout (kernels.py's _Packed) of padded letters [rows, B] for names of `steps`
- * letters consumed: names sorted by steps, longest first (ties in their order), step t's
+/* The packed layout (kernels.py's _Packed) of padded letters [rows, B] for names that
+ * consume `consumed` letters: names sorted by it, longest first (ties in their order), position t's
  * block holding the running names' letters. Writes running/starts [T], packed [N],
- * previous [N - running[0]], last [B] (N for a name without steps); returns T and puts N in
+ * previous [N - running[0]], last [B] (N for a name that consumes none); returns T and puts N in
  * *total. The arrays are sized for the worst case by the caller. */
-int64_t pack(int64_t rows, int64_t names, const int64_t *letters, const int64_t *steps, int64_t *running,
+int64_t pack(int64_t rows, int64_t names, const int64_t *letters, const int64_t *consumed, int64_t *running,
              int64_t *starts, int64_t *packed, int64_t *previous, int64_t *last, int64_t *total) {
     int64_t longest = 0, n = 0;
     for (int64_t b = 0; b < names; b++)
-        longest = steps[b] > longest ? steps[b] : longest;
-    int64_t *place = calloc(longest + 2, sizeof(int64_t)); /* place[s]: the next rank for steps = s */
+        longest = consumed[b] > longest ? consumed[b] : longest;
+    int64_t *place = calloc(longest + 2, sizeof(int64_t)); /* place[s]: the next rank for consumed = s */
     for (int64_t b = 0; b < names; b++)
-        place[steps[b]]++;
+        place[consumed[b]]++;
     for (int64_t t = 0, above = names; t < longest; t++) {
-        above -= place[t];           /* names with steps > t */
+        above -= place[t];           /* names with consumed > t */
         running[t] = above;
         starts[t] = n;
         n += above;
@@ -95,7 +95,7 @@ int64_t pack(int64_t rows, int64_t names, const int64_t *letters, const int64_t 
         rank += count;
     }
     for (int64_t b = 0; b < names; b++) {
-        const int64_t s = steps[b], rank = place[s]++;
+        const int64_t s = consumed[b], rank = place[s]++;
         for (int64_t t = 0; t < s && t < rows; t++) {
             const int64_t row = starts[t] + rank;
             packed[row] = letters[t * names + b];

@@ -298,12 +298,12 @@ def findings(metrics: dict, compare: dict, references: dict | None = None) -> st
 
 
 
-# The ablation ladder: "Why the LSTM wins" (surnames/ladder.py names the cells and steps).
+# The ablation ladder: "Why the LSTM wins" (surnames/ladder.py names the rungs and the pairs compared).
 
 def ladder_frame(cells: dict, baseline: dict | None) -> pd.DataFrame:
     """The ladder figure's data (plots/ladder.csv): each rung's held-out balanced accuracy and
     accuracy with its interval, bottom rung first, then the n-gram baseline as a reference."""
-    models = [(m, "cell", ladder.LABELS[m]) for m in ladder.CELLS]
+    models = [(m, "cell", ladder.LABELS[m]) for m in ladder.RUNGS]
     if baseline is not None:
         models.append(("baseline", "reference", Figures.label("baseline")))
     found = {**cells, **({"baseline": baseline} if baseline is not None else {})}
@@ -355,28 +355,29 @@ def unlike(all_params: dict, model: str, against: str) -> str:
     return ", ".join(f"{key} {first[key]} vs {second[key]}" for key in BUDGET if first[key] != second[key])
 
 
-def ladder_tables(cells: dict, steps: dict, all_params: dict) -> str:
-    """The rungs (budget, held-out scores, gradient ratio) and the steps (paired differences,
-    points, and in how many folds each has the pooled sign)."""
+def ladder_tables(cells: dict, pairs: dict, all_params: dict) -> str:
+    """The rungs (budget, held-out scores, gradient ratio) and the comparisons (paired
+    differences, points, and in how many folds each has the pooled sign)."""
     lines = ["| rung | trained with (optimizer, lr × steps × batch) | held-out accuracy | prior-corrected accuracy "
              "| balanced accuracy | macro F1 | gradient ratio, 8 letters back |", "|---|---|---|---|---|---|---|"]
-    for m in ladder.CELLS:
+    for m in ladder.RUNGS:
         test, ratio = cells[m]["test"], cells[m]["gradient_flow"]["ratio_far_to_near"]
         lines.append(f"| {ladder.LABELS[m]} | {budget(all_params[f'train_{m}'])} | "
-                     + " | ".join(with_interval(test[key]) for key in ladder.SCORES)
+                     + " | ".join(with_interval(test[key]) for key in ladder.PAIR_SCORES)
                      + f" | {ratio['value']:.3g} [{ratio['low']:.3g}, {ratio['high']:.3g}] |")
-    lines += ["", "| step | what it changes | trained alike | Δ accuracy | Δ prior-corrected accuracy "
+    lines += ["", "| comparison | what it changes | trained alike | Δ accuracy | Δ prior-corrected accuracy "
               "| Δ balanced accuracy | Δ macro F1 |", "|---|---|---|---|---|---|---|"]
-    for step in ladder.STEPS:
-        found = steps[step.model, step.against]
-        lines.append(f"| {ladder.LABELS[step.model]} − {ladder.LABELS[step.against]} | {step.isolates} | "
-                     f"{trained_alike(all_params, step.model, step.against)} | "
-                     + " | ".join(f"{signed(found[key])} {folds_agree(found[key])}" for key in ladder.SCORES) + " |")
+    for pair in ladder.PAIRS:
+        found = pairs[pair.model, pair.against]
+        lines.append(f"| {ladder.LABELS[pair.model]} − {ladder.LABELS[pair.against]} | {pair.isolates} | "
+                     f"{trained_alike(all_params, pair.model, pair.against)} | "
+                     + " | ".join(f"{signed(found[key])} {folds_agree(found[key])}" for key in ladder.PAIR_SCORES)
+                     + " |")
     return "\n".join(lines)
 
 
 def trained_alike(all_params: dict, model: str, against: str) -> str:
-    """The steps table's column: "yes", or "no: " and how the budgets differ."""
+    """The comparisons table's column: "yes", or "no: " and how the budgets differ."""
     differ = unlike(all_params, model, against)
     return f"no: {differ}" if differ else "yes"
 
@@ -394,28 +395,28 @@ def measured(entry: dict) -> str:
     return signed(entry)
 
 
-def carried(steps: dict, score: str, all_params: dict) -> str:
+def carried(pairs: dict, score: str, all_params: dict) -> str:
     """Which changes on the path from the RNN to the LSTM carry the gap on `score`: the paired
-    differences on the same draws add up exactly to the whole gap, so each step's share is its
-    own. A step between cells not trained alike is marked so."""
-    gap = steps["lstm", "rnn"][score]
+    differences on the same draws add up exactly to the whole gap, so each comparison's share is
+    its own. A comparison of cells not trained alike is marked so."""
+    gap = pairs["lstm", "rnn"][score]
 
     def named(model, against, name):
         return f"{name} (not trained alike)" if unlike(all_params, model, against) else name
-    parts = [(named(*step), steps[step[0], step[1]][score]) for step in ladder.PATH]
-    gates = [(named(*step), steps[step[0], step[1]][score]) for step in ladder.GATING]
+    parts = [(named(*pair), pairs[pair[0], pair[1]][score]) for pair in ladder.PATH]
+    gates = [(named(*pair), pairs[pair[0], pair[1]][score]) for pair in ladder.GATING]
     text = f"On held-out {SCORE_NAMES[score]} the whole gap, LSTM − RNN, is {signed(gap)} points. Along the path "
     text += "; ".join(f"{name} {measured(e)}" for name, e in parts) + ". "
     up = [name for name, e in parts if verdict(e) == "up"]
     down = [name for name, e in parts if verdict(e) == "down"]
     text += (f"What raises it measurably: {', '.join(up)}. " if up else "No single change raises it measurably. ")
     text += f"What lowers it measurably: {', '.join(down)}. " if down else ""
-    if verdict(steps["lstm", "wide_tanh_rnn"][score]) == "up":
+    if verdict(pairs["lstm", "wide_tanh_rnn"][score]) == "up":
         text += "Within gating, " + "; ".join(f"{name} {measured(e)}" for name, e in gates) + "."
     return text
 
 
-def in_short(steps: dict, all_params: dict) -> str:
+def in_short(pairs: dict, all_params: dict) -> str:
     """Which change on the path (non-linearity, capacity, gating, and within gating the forget
     gate and the rest of the LSTM with f = 1) contributes to the held-out gap: a contribution is
     stated only where its two cells were trained alike and it has one sign, beyond its
@@ -423,7 +424,7 @@ def in_short(steps: dict, all_params: dict) -> str:
     changes = [(name, model, against) for model, against, name in ladder.PATH + ladder.GATING]
     holds, depends = [], []
     for name, model, against in changes:
-        raw, corrected = (steps[model, against][key] for key in ("accuracy", "corrected_accuracy"))
+        raw, corrected = (pairs[model, against][key] for key in ("accuracy", "corrected_accuracy"))
         differ, signs = unlike(all_params, model, against), {verdict(raw), verdict(corrected)}
         views = f"accuracy {measured(raw)}, prior-corrected {measured(corrected)}"
         if differ:
@@ -441,7 +442,7 @@ def in_short(steps: dict, all_params: dict) -> str:
 
 
 def by_length_words(buckets: list[dict], trend: dict) -> str:
-    """A step's difference per length bucket, and the interval of the longest bucket's
+    """A comparison's difference per length bucket, and the interval of the longest bucket's
     difference minus the shortest's (paired, on the same draws)."""
     shortest, longest = buckets[0]["length"], buckets[-1]["length"]
     change = f"{longest} − {shortest} letters: {signed(trend)} points"
@@ -454,16 +455,16 @@ def by_length_words(buckets: list[dict], trend: dict) -> str:
     return "; ".join(f"{e['length']} letters {signed(e)}" for e in buckets) + f": {words}"
 
 
-def claims(cells: dict, steps: dict, by_length: dict, trends: dict, all_params: dict) -> list[str]:
+def claims(cells: dict, pairs: dict, by_length: dict, trends: dict, all_params: dict) -> list[str]:
     """The course report's three claims, each against the ladder's measurements."""
-    ratio = {m: cells[m]["gradient_flow"]["ratio_far_to_near"] for m in ladder.CELLS}
+    ratio = {m: cells[m]["gradient_flow"]["ratio_far_to_near"] for m in ladder.RUNGS}
     distance = cells["rnn"]["gradient_flow"]["max_distance"]
     label = ladder.LABELS
-    vanishing = [label[m] for m in ladder.CELLS if ratio[m]["high"] < 1]
+    vanishing = [label[m] for m in ladder.RUNGS if ratio[m]["high"] < 1]
     first = (f"1. **Vanishing gradients.** From the last letter back {distance} letters, the mean gradient "
              "norm at the hidden state changes by a factor of "
              + "; ".join(f"{ratio[m]['value']:.3g} [{ratio[m]['low']:.3g}, {ratio[m]['high']:.3g}] for the "
-                         f"{label[m]}" for m in ladder.CELLS) + ". ")
+                         f"{label[m]}" for m in ladder.RUNGS) + ". ")
     if vanishing:
         first += f"It shrinks (interval below 1) for {', '.join(vanishing)}."
     else:
@@ -475,28 +476,29 @@ def claims(cells: dict, steps: dict, by_length: dict, trends: dict, all_params: 
               + "; the forget gate's own (LSTM − " + f"{label['lstm_forget_open']}) is "
               + by_length_words(by_length["lstm", "lstm_forget_open"], trends["lstm", "lstm_forget_open"]) + ".")
     third = (f"3. **Gates.** At the LSTM's parameter count, gating (LSTM − {label['wide_tanh_rnn']}) gives, held out: "
-             + three_scores(steps["lstm", "wide_tanh_rnn"], all_params, "lstm", "wide_tanh_rnn")
+             + three_scores(pairs["lstm", "wide_tanh_rnn"], all_params, "lstm", "wide_tanh_rnn")
              + ". One gate at a time (LSTM − the LSTM with that gate held open): the forget gate, "
-             + three_scores(steps["lstm", "lstm_forget_open"], all_params, "lstm", "lstm_forget_open")
-             + "; the output gate, " + three_scores(steps["lstm", "lstm_output_open"], all_params, "lstm",
+             + three_scores(pairs["lstm", "lstm_forget_open"], all_params, "lstm", "lstm_forget_open")
+             + "; the output gate, " + three_scores(pairs["lstm", "lstm_output_open"], all_params, "lstm",
                                                     "lstm_output_open") + ".")
     return [first, second, third]
 
 
-def three_scores(step: dict, all_params: dict, model: str, against: str) -> str:
-    """A step's held-out accuracy, prior-corrected accuracy and balanced accuracy, in words,
+def three_scores(difference: dict, all_params: dict, model: str, against: str) -> str:
+    """A comparison's held-out accuracy, prior-corrected accuracy and balanced accuracy, in words,
     and whether its cells were trained alike."""
     differ = unlike(all_params, model, against)
-    return (f"accuracy {measured(step['accuracy'])}, prior-corrected accuracy {measured(step['corrected_accuracy'])}"
-            f", balanced accuracy {measured(step['balanced_accuracy'])}"
+    return (f"accuracy {measured(difference['accuracy'])}, "
+            f"prior-corrected accuracy {measured(difference['corrected_accuracy'])}, "
+            f"balanced accuracy {measured(difference['balanced_accuracy'])}"
             + (f" (not trained alike: {differ})" if differ else ""))
 
 
 def ladder_section(cells: dict, compare: dict, png: str, all_params: dict) -> str:
-    """"Why the LSTM wins": the rungs, the steps, which change carries the lead, the three claims."""
-    steps, by_length = {}, {}
+    """"Why the LSTM wins": the rungs, the comparisons, which change carries the lead, the three claims."""
+    pairs, by_length = {}, {}
     for e in compare["ladder"]:
-        steps.setdefault((e["model"], e["against"]), {})[e["score"]] = e
+        pairs.setdefault((e["model"], e["against"]), {})[e["score"]] = e
     for e in compare["ladder_by_length"]:
         by_length.setdefault((e["model"], e["against"]), []).append(e)
     trends = {(e["model"], e["against"]): e for e in compare["ladder_length_trend"]}
@@ -510,34 +512,34 @@ rungs are not always trained alike (the column says; docs/experiments.md).
 The course RNN is log-linear: its logits are a sum of one vector per
 (letter, distance from the end) — `tests/test_log_linear.py` rebuilds a trained RNN's outputs from
 such a table — so it cannot see any conjunction of letters (a bigram such as "ov"); the tanh RNN can.
-Held-out names, value ± half-width of the 95 % interval; steps are paired differences in points with
-their 95 % interval, on the same bootstrap draws, and in how many folds the step has the pooled
-sign. Prior-corrected accuracy adds the log of each fold's training-name language frequencies to
+Held-out names, value ± half-width of the 95 % interval; comparisons are paired differences in points
+with their 95 % interval, on the same bootstrap draws, and in how many folds the difference has the
+pooled sign. Prior-corrected accuracy adds the log of each fold's training-name language frequencies to
 the cell's log-probabilities before the argmax (Bayes' rule: the cells train under a uniform
 draw over languages; held-out names are not uniform), so it does not reward drifting from the
 training draw's prior (docs/method.md).
 
-{ladder_tables(cells, steps, all_params)}
+{ladder_tables(cells, pairs, all_params)}
 
 ![the ablation ladder]({png})
 
-{in_short(steps, all_params)}
+{in_short(pairs, all_params)}
 
-**Which change carries the lead.** {carried(steps, "accuracy", all_params)}
+**Which change carries the lead.** {carried(pairs, "accuracy", all_params)}
 
-{carried(steps, "corrected_accuracy", all_params)}
+{carried(pairs, "corrected_accuracy", all_params)}
 
-{carried(steps, "balanced_accuracy", all_params)}
+{carried(pairs, "balanced_accuracy", all_params)}
 
 **Training noise.** Every interval here is a two-level bootstrap, folds then names within them, so
 it includes the spread between the five independently trained fold models, not only the sample of
-names (docs/method.md). A step between cells that were not trained alike measures their budgets as
+names (docs/method.md). A comparison of cells that were not trained alike measures their budgets as
 much as the change: the learning rate alone moves a cell's held-out accuracy by several points
 (docs/findings.md).
 
 **The course report's three claims, measured:**
 
-{chr(10).join(claims(cells, steps, by_length, trends, all_params))}
+{chr(10).join(claims(cells, pairs, by_length, trends, all_params))}
 """
 
 
@@ -607,7 +609,7 @@ def _write_report(outputs: OutputSet, all_params: dict, data_stats: Path, metric
     why = ""
     if ladder_paths:
         cells = {**metrics, **{Path(path).stem: read_json(path) for path in ladder_paths}}
-        missing = [m for m in ladder.CELLS if m not in cells]
+        missing = [m for m in ladder.RUNGS if m not in cells]
         if missing or "ladder" not in compare:
             raise ProjectError(f"the ablation ladder needs metrics of every rung and compare.json's ladder: "
                                f"{'no ' + missing[0] + '.json' if missing else 'run the evaluate stage with --ladder'}")

@@ -8,7 +8,7 @@ Scores are pooled over the folds' predictions; intervals come from a two-level p
 bootstrap, folds then names (surnames/bootstrap.py), with a fixed seed, so every model, and
 evaluate's paired comparisons, see the same resampled folds and names.
 
-The models it knows are the entries of MODELS: adding a model is one entry there (how to
+The models it knows are the entries of SCORED: adding a model is one entry there (how to
 get each fold's predictor), one `score_<model>` stage in dvc.yaml, and its metrics file in
 the report stage.
 """
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from surnames import cells, model_file, predictions, tfidf
 from surnames.atomic import output_set, table_bytes
-from surnames.bootstrap import Resampler, Statistic, describe
+from surnames.bootstrap import Resampler, Statistic, intervals
 from surnames.data import Encoded, Split, fold_name, folds_in, predict_log_probs, read_categories, read_split
 from surnames.errors import ProjectError
 from surnames.params import resolve_threads
@@ -74,9 +74,9 @@ def prior_power(model: str, training: dict | None) -> int:
 def gradient_norms(model, letters: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
                    distances: int) -> torch.Tensor:
     """||d loss / d hidden state|| [names, distances] for right-aligned letters [T, B] of names
-    with `lengths` (cells.step_through), computed the course report's way (step() letter by
+    with `lengths` (cells.letter_by_letter), computed the course report's way (advance() letter by
     letter); distance 0 is the state read at the last letter."""
-    output, hiddens = cells.step_through(model, letters, track_hidden=True, lengths=lengths)
+    output, hiddens = cells.letter_by_letter(model, letters, track_hidden=True, lengths=lengths)
     grads = torch.autograd.grad(F.nll_loss(output, targets, reduction="sum"), hiddens[-distances:])
     return torch.stack([grad.norm(dim=1) for grad in reversed(grads)], 1).double()
 
@@ -209,12 +209,12 @@ class Resamplers:
     def __init__(self, params: dict):
         self.params, self._made = params, {}
 
-    def describe(self, statistics: dict[str, Statistic], rows: Rows, folds: list[int]) -> dict:
+    def intervals(self, statistics: dict[str, Statistic], rows: Rows, folds: list[int]) -> dict:
         key = (tuple(rows.names), tuple(rows.fold.tolist()))
         if key not in self._made:
             self._made[key] = Resampler(rows.names, rows.fold, self.params["bootstrap_draws"],
                                         self.params["bootstrap_seed"])
-        return describe(statistics, rows.fold, folds, self._made[key], self.params["confidence"])
+        return intervals(statistics, rows.fold, folds, self._made[key], self.params["confidence"])
 
 
 class Folds:
@@ -241,7 +241,7 @@ class Folds:
 
 # The models: how to get each fold's predictor (and, for a cell, the cells themselves).
 
-def load_cells(directory: Path, folds: list[int], categories: list[str], model: str) -> dict[int, cells.Cell]:
+def load_fold_models(directory: Path, folds: list[int], categories: list[str], model: str) -> dict[int, cells.Cell]:
     """{fold: cell} from a folder of fold-<i>.pt files, each checked to hold `model`."""
     fold_cells = {}
     for fold in folds:
@@ -270,7 +270,7 @@ def majority_predictors(data: Folds) -> dict[int, Predictor]:
     return {fold: prior(fold) for fold in data.folds}
 
 
-MODELS = (*cells.CELLS, "baseline", "majority")
+SCORED = (*cells.CELLS, "baseline", "majority")
 
 
 def training_section(model: str) -> str | None:
@@ -282,7 +282,7 @@ def score_model(model: str, data: Folds, models_dir: Path | None, min_letters: i
     """One model's predictions on both protocols (prior-corrected with `power`, prior_power),
     and a cell's gradient flow."""
     if model in cells.CELLS:
-        fold_cells = load_cells(models_dir, data.folds, data.categories, model)
+        fold_cells = load_fold_models(models_dir, data.folds, data.categories, model)
         scored = data.predict(model, cell_predictors(fold_cells), power)
         scored.gradients = gradient_flow(fold_cells, data.encoded["test"], min_letters)
         return scored
@@ -290,7 +290,7 @@ def score_model(model: str, data: Folds, models_dir: Path | None, min_letters: i
         return data.predict(model, baseline_predictors(models_dir, data.folds, data.categories), power)
     if model == "majority":
         return data.predict(model, majority_predictors(data), power)
-    raise ProjectError(f"unknown model {model!r}: expected one of {', '.join(MODELS)}")
+    raise ProjectError(f"unknown model {model!r}: expected one of {', '.join(SCORED)}")
 
 
 def scored_folds(prepared: Path, models_dir: Path | None) -> list[int]:
@@ -378,7 +378,7 @@ def run(model: str, params: dict, prepared: Path, models_dir: Path | None, paths
     measured = statistics(scored, len(data.categories), params["length_buckets"])
     described, resamplers = {}, Resamplers(params)
     for protocol, wanted in measured.by_protocol().items():
-        described.update(resamplers.describe(wanted, data.rows[protocol], data.folds))
+        described.update(resamplers.intervals(wanted, data.rows[protocol], data.folds))
     gradient_names = len(scored.gradients.picked) if is_cell else None
     metrics = metrics_of(data, described, gradient_names, params["gradient_min_letters"] - 2)
     with output_set() as out:  # metrics, predictions and plot files renamed into place together, or none

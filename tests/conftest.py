@@ -147,7 +147,7 @@ def trained(tmp_path_factory, small_run):
 
 @pytest.fixture(scope="module")
 def lstm(trained):
-    return predict.load_cells(trained / "models/lstm", "lstm")
+    return predict.load_ensemble(trained / "models/lstm", "lstm")
 
 
 @pytest.fixture

@@ -38,12 +38,12 @@ def recipe_blocks() -> tuple[str, str]:
 
 
 def run_script(machine: Machine, script: str, cwd: Path) -> str:
-    """`script` in bash -e, in `cwd`, with the machine's environment; its output, echoed."""
+    """`script` in bash -e -x, in `cwd`, with the machine's environment: its commands and output."""
     cwd.mkdir()
-    result = subprocess.run(["bash", "-e", "-x", "-c", script], cwd=cwd, env=machine.env, capture_output=True,
-                            text=True, timeout=900)
-    print(f"\n[{cwd.name}]\n{result.stdout}{result.stderr}".rstrip())
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = subprocess.run(["bash", "-e", "-x", "-c", script], cwd=cwd, env=machine.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=900)  # -x's lines among the output
+    print(f"\n[{cwd.name}]\n{result.stdout}".rstrip())
+    assert result.returncode == 0, result.stdout[-3000:]
     return result.stdout
 
 

@@ -50,7 +50,7 @@ def test_paired_difference_removes_what_both_share():
     values = torch.rand(50, generator=torch.Generator().manual_seed(0)).tolist()
     first, second = mean_of(values), mean_of([v + 0.1 for v in values])
     resampler = bootstrap.Resampler([f"n{i}" for i in range(50)], one_fold(50), draws=1000, seed=0)
-    described = bootstrap.describe({"a": first, "gap": bootstrap.difference(second, first)},
+    described = bootstrap.intervals({"a": first, "gap": bootstrap.difference(second, first)},
                                    torch.zeros(50, dtype=torch.long), [0], resampler, 0.95)
     gap = described["gap"]
     assert gap["low"].item() == pytest.approx(0.1) and gap["high"].item() == pytest.approx(0.1)
@@ -60,7 +60,7 @@ def test_paired_difference_removes_what_both_share():
 def test_describe_gives_pooled_and_per_fold_values():
     fold_of_row = torch.tensor([0, 0, 1, 1, 1])
     resampler = bootstrap.Resampler(list("abcde"), fold_of_row, draws=1000, seed=0)
-    described = bootstrap.describe({"m": mean_of([1, 0, 1, 1, 1])}, fold_of_row, [0, 1], resampler, 0.95)["m"]
+    described = bootstrap.intervals({"m": mean_of([1, 0, 1, 1, 1])}, fold_of_row, [0, 1], resampler, 0.95)["m"]
     assert described["value"].item() == pytest.approx(0.8)
     assert described["per_fold"].tolist() == pytest.approx([0.5, 1.0])
     assert described["low"] <= described["value"] <= described["high"]
@@ -85,7 +85,7 @@ def test_the_interval_widens_when_the_folds_disagree():
     agree = torch.cat([(within < 60).double() for _ in range(folds)])
     disagree = torch.cat([(within < rate).double() for rate in (20, 40, 60, 80, 100)])
     resampler = bootstrap.Resampler(names, fold_of_row, draws=2000, seed=0)
-    described = bootstrap.describe({"agree": mean_of(agree.tolist()), "disagree": mean_of(disagree.tolist())},
+    described = bootstrap.intervals({"agree": mean_of(agree.tolist()), "disagree": mean_of(disagree.tolist())},
                                    fold_of_row, list(range(folds)), resampler, 0.95)
     width = {key: (d["high"] - d["low"]).item() for key, d in described.items()}
     assert described["agree"]["value"].item() == described["disagree"]["value"].item() == pytest.approx(0.6)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from surnames.params import describe
+from surnames.params import schema_page
 from tests.helpers import ROOT, call_main, inside
 
 HEADLINE = "<!-- headline: the output of `python -m stages.report --summary`; tests/test_docs.py checks it -->"
@@ -29,7 +29,7 @@ def test_every_relative_link_in_the_readme_and_docs_resolves():
 
 
 def test_docs_params_is_the_schema_as_generated():
-    assert (ROOT / "docs/params.md").read_text() == describe(), (
+    assert (ROOT / "docs/params.md").read_text() == schema_page(), (
         "docs/params.md is stale: run python -m stages.params --describe > docs/params.md")
 
 

@@ -76,7 +76,7 @@ def test_batched_forward_and_gradients_equal_one_name_at_a_time(name, backend):
     batched_grads = {k: p.grad.clone() for k, p in model.named_parameters()}
     model.zero_grad()
 
-    one_by_one = torch.cat([cells.step_through(model, letters[:length, column : column + 1])[0]
+    one_by_one = torch.cat([cells.letter_by_letter(model, letters[:length, column : column + 1])[0]
                             for column, length in enumerate(lengths.tolist())])
     F.nll_loss(one_by_one, targets, reduction="sum").backward()
 

@@ -24,7 +24,7 @@ def test_well_known_held_out_surnames(trained, name, language):
     """Each name through the one fold model that never saw it."""
     (fold,) = [f for f in (0, 1) if f"\n{name},{language}\n" in
                (trained / f"data/prepared/fold-{f}/test.csv").read_text()]
-    cells, categories = predict.load_cells(trained / f"models/lstm/fold-{fold}.pt", "lstm")
+    cells, categories = predict.load_ensemble(trained / f"models/lstm/fold-{fold}.pt", "lstm")
     (result,) = predict.predict(cells, categories, [name], top=1)
     assert result["predictions"][0]["language"] == language
 

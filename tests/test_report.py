@@ -108,28 +108,28 @@ def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path
 
 
 def fake_ladder(forget: float, ratio: float = 1.5, views=("accuracy", "corrected_accuracy"), lstm_lr: float = 0.01):
-    """Every rung's metrics, every step of the ladder and every cell's params; the forget
-    gate's step on the scores `views` is `forget` (with a ±0.01 interval), every other step
+    """Every rung's metrics, every comparison of the ladder and every cell's params; the forget
+    gate's comparison on the scores `views` is `forget` (with a ±0.01 interval), every other one
     straddles 0; each rung's gradient ratio is `ratio`; every cell is trained at Adam 0.01 ×
     500 × 256 but the course LSTM at `lstm_lr`."""
     from surnames import ladder
     flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(ratio, ratio - 0.1, ratio + 0.1)}
-    cells = {m: {"test": {key: score(0.5, 0.49, 0.51) for key in ladder.SCORES}, "gradient_flow": flow}
-             for m in ladder.CELLS}
-    steps = []
-    for step in ladder.STEPS:
-        for key in ladder.SCORES:
-            is_forget = key in views and (step.model, step.against) in (("lstm", "lstm_forget_open"),
+    cells = {m: {"test": {key: score(0.5, 0.49, 0.51) for key in ladder.PAIR_SCORES}, "gradient_flow": flow}
+             for m in ladder.RUNGS}
+    differences = []
+    for pair in ladder.PAIRS:
+        for key in ladder.PAIR_SCORES:
+            is_forget = key in views and (pair.model, pair.against) in (("lstm", "lstm_forget_open"),
                                                                          ("lstm", "wide_tanh_rnn"), ("lstm", "rnn"))
             value = forget if is_forget else 0.001
-            steps.append({"model": step.model, "against": step.against, "score": key,
+            differences.append({"model": pair.model, "against": pair.against, "score": key,
                           **(entry(value, value - 0.01, value + 0.01) if is_forget else entry(value, -0.02, 0.02))})
     by_length = [{"model": s.model, "against": s.against, "length": label, **entry(0.1, 0.05, 0.15)}
-                 for s in ladder.STEPS for label in ("1-4", "11+")]
-    trends = [{"model": s.model, "against": s.against, **entry(0.03, -0.01, 0.07)} for s in ladder.STEPS]
+                 for s in ladder.PAIRS for label in ("1-4", "11+")]
+    trends = [{"model": s.model, "against": s.against, **entry(0.03, -0.01, 0.07)} for s in ladder.PAIRS]
     params = {f"train_{m}": {"optimizer": "adam", "lr": lstm_lr if m == "lstm" else 0.01, "iterations": 500,
-                             "batch_size": 256} for m in ladder.CELLS}
-    return cells, {"ladder": steps, "ladder_by_length": by_length, "ladder_length_trend": trends}, params
+                             "batch_size": 256} for m in ladder.RUNGS}
+    return cells, {"ladder": differences, "ladder_by_length": by_length, "ladder_length_trend": trends}, params
 
 
 def section(cells, compare, params):

@@ -231,7 +231,7 @@ def test_accuracy_by_length_from_bins_is_the_products_definition():
 
 @pytest.mark.parametrize("model", ["lstm", "tanh_rnn"])
 def test_the_gradient_flow_of_a_fold_in_one_batch_is_each_name_s_own(model):
-    """Right-aligned names of several lengths in one step_through give each name the norms it
+    """Right-aligned names of several lengths in one letter_by_letter give each name the norms it
     gets alone."""
     torch.manual_seed(1)
     cell = cells.build(model, 57, 6, 3)

@@ -18,7 +18,7 @@ import torch
 from surnames import dvc_yaml, score, train
 from surnames.data import fold_name, predict_log_probs, read_categories, read_encoded
 from surnames.errors import Parser, ProjectError, cli
-from surnames.ladder import CELLS
+from surnames.ladder import RUNGS
 from surnames.params import load_params
 from surnames.scores import score_log_probs
 
@@ -53,7 +53,7 @@ def check(cell: str, budgets: list[tuple[float, int]], fold: int, prepared: Path
 @cli
 def main(argv):
     parser = Parser(prog="python -m tools.budget_check", description=__doc__.splitlines()[0])
-    parser.add_argument("cell", choices=CELLS)
+    parser.add_argument("cell", choices=RUNGS)
     parser.add_argument("budgets", nargs="+", type=budget, help="LRxSTEPS, e.g. 0.003x500 0.01x500")
     parser.add_argument("--fold", type=int, default=0)
     args = parser.parse_args(argv)
