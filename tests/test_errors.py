@@ -37,6 +37,14 @@ def worker_pids(session: int) -> list[int]:
             if int(parent) in parents and parents[int(parent)] == session and "Z" not in stat]
 
 
+def running(pid: int) -> bool:
+    """The process exists and is no zombie."""
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+
+
 def ignores_sigint(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -86,9 +94,10 @@ def test_a_killed_training_leaves_no_worker_running(project):
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
     assert wait_for(lambda: started_workers(stage.pid) == 2), session_processes(stage.pid)  # both folds train
+    workers = worker_pids(stage.pid)  # now: once the stage is gone, the fork server is init's child
     stage.kill()
     stage.wait(timeout=10)
-    assert wait_for(lambda: worker_pids(stage.pid) == [], timeout_s=2), session_processes(stage.pid)
+    assert wait_for(lambda: not any(running(pid) for pid in workers), timeout_s=2), session_processes(stage.pid)
     assert wait_for(lambda: session_processes(stage.pid) == [], timeout_s=30), session_processes(stage.pid)
     assert stage.stderr.read() == ""
 
