@@ -25,9 +25,9 @@ from surnames import cells, model_file, predict, train
 from surnames.alphabet import ALPHABET
 from tests.helpers import (
     BUCKET,
-    CELL,
-    CELL_PARAM,
     DATA,
+    EXPERIMENT,
+    EXPERIMENT_PARAM,
     LANGUAGES,
     MISSING_DATA,
     PREFIX,
@@ -236,8 +236,8 @@ def s3():
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, reproduced, s3) -> Published:
     """Machine A: the session's reproduced project (small budget, `dvc repro`, committed) with an
-    S3 remote, released as lstm@v1.0.0 by tools.publish (to origin and S3); then one cell,
-    `dvc exp push origin`ed."""
+    S3 remote, released as lstm@v1.0.0 by tools.publish (to origin and S3); then one
+    experiment, `dvc exp push origin`ed."""
     origin = tmp_path_factory.mktemp("origin") / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     a = Machine.copy_of(reproduced, tmp_path_factory.mktemp("machines") / "a")
@@ -255,11 +255,11 @@ def published(tmp_path_factory, reproduced, s3) -> Published:
     main_models = a.sha256("models/lstm/fold-*.pt")
     assert len(main_models) == len(SMALL_FOLDS)
 
-    output = a.run("dvc", "exp", "run", "-n", CELL, "-S", CELL_PARAM)
+    output = a.run("dvc", "exp", "run", "-n", EXPERIMENT, "-S", EXPERIMENT_PARAM)
     assert ran_stages(output) == {"params", "train_lstm", "score_lstm", "evaluate", "report"}  # what the change needs
-    cell_models = a.sha256("models/lstm/fold-*.pt")
-    assert cell_models.keys() == main_models.keys() and cell_models != main_models
-    cell_lstm_metrics = json.loads((a.path / "metrics/lstm.json").read_text())
-    a.run("dvc", "exp", "push", "origin", CELL)  # the exp's git ref to origin, its cache to S3
+    experiment_models = a.sha256("models/lstm/fold-*.pt")
+    assert experiment_models.keys() == main_models.keys() and experiment_models != main_models
+    experiment_lstm_metrics = json.loads((a.path / "metrics/lstm.json").read_text())
+    a.run("dvc", "exp", "push", "origin", EXPERIMENT)  # the exp's git ref to origin, its cache to S3
     a.run("dvc", "push")
-    return Published(origin, a, main_models, cell_models, cell_lstm_metrics)
+    return Published(origin, a, main_models, experiment_models, experiment_lstm_metrics)

@@ -280,10 +280,10 @@ def official_style_zip(names_dir: Path) -> bytes:
 BUCKET, PREFIX = "names", "project"
 
 
-CELL = "lstm-h16"
+EXPERIMENT = "lstm-h16"
 
 
-CELL_PARAM = "train_lstm.hidden_size=16"
+EXPERIMENT_PARAM = "train_lstm.hidden_size=16"
 
 
 @dataclass
@@ -364,5 +364,5 @@ class Published:
     origin: Path
     a: Machine
     main_models: dict[str, str]  # sha256 of models/lstm/fold-*.pt on main
-    cell_models: dict[str, str]  # and in A's experiment
-    cell_lstm_metrics: dict
+    experiment_models: dict[str, str]  # and in A's experiment
+    experiment_lstm_metrics: dict

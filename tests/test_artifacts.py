@@ -1,7 +1,7 @@
 """The docs' publishing recipe, run as written: a fresh clone releases the LSTM, and a user with
 no clone installs the package and predicts with the released models.
 
-docs/experiments.md (Publishing a cell) has two blocks after the `publish` marker: the
+docs/experiments.md (Publishing a model) has two blocks after the `publish` marker: the
 publisher's, from `git clone` to `make publish`, and the user's, from a new virtual environment
 to `surnames-predict`. Each runs as one bash script (`set -e`), with only these stand-ins, for
 a test that is offline and installs nothing:

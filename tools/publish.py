@@ -1,4 +1,4 @@
-"""Release one cell: the commit's data on the DVC remote, then the tag `<cell>@v<version>`.
+"""Release one model: the commit's data on the DVC remote, then the tag `<cell>@v<version>`.
 
     python -m tools.publish lstm 1.0.0        (make publish CELL=lstm VERSION=1.0.0)
 
