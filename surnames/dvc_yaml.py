@@ -10,11 +10,23 @@ from surnames.errors import ProjectError
 DVC_YAML = Path("dvc.yaml")
 
 
-def _stages(path: Path) -> dict:
+def _section(path: Path, key: str) -> dict:
+    """dvc.yaml's `key` mapping. A YAML error's first line only: the rest is a multi-line
+    excerpt of the file, and the error is one line."""
     try:
-        return yaml.safe_load(Path(path).read_text())["stages"]
+        return yaml.safe_load(Path(path).read_text())[key]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
-        raise ProjectError(f"cannot read the stages of {path} ({error}); run from the project's root") from None
+        reason = str(error).splitlines()[0]
+        raise ProjectError(f"cannot read the {key} of {path} ({reason}); run from the project's root") from None
+
+
+def _stages(path: Path) -> dict:
+    return _section(path, "stages")
+
+
+def artifacts(path: Path = DVC_YAML) -> dict:
+    """The model registry's entries (`artifacts:`), by name."""
+    return _section(path, "artifacts") or {}
 
 
 def stage(name: str, path: Path = DVC_YAML) -> dict:

@@ -59,7 +59,7 @@ def test_a_cell_that_is_no_artifact_or_a_version_that_is_not_semver_is_refused(p
 
 def test_a_dvc_yaml_that_cannot_be_read_is_refused(project, capsys):
     (project / "dvc.yaml").write_text("artifacts: [\n")
-    refused(capsys, "cannot read dvc.yaml (while parsing a flow node")
+    refused(capsys, "cannot read the artifacts of dvc.yaml (while parsing a flow node")
 
 
 def test_an_existing_tag_is_refused(project, capsys):

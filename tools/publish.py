@@ -18,22 +18,18 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-import yaml
-
+from surnames import dvc_yaml
 from surnames.errors import Parser, ProjectError, cli
 
 DVC = [sys.executable, "-m", "dvc"]
 
 
-def _run(command: list[str], what: str, capture: bool = True) -> str:
-    """`command`'s stdout (or, with capture=False, its output shown); its stderr passes through.
-    A failure is a ProjectError naming `what`."""
-    result = subprocess.run(command, stdout=subprocess.PIPE if capture else None, text=True)
-    if result.returncode != 0:
-        raise ProjectError(f"publish: {what} failed (exit {result.returncode}, its message above)")
-    return result.stdout
+def _run(command: list[str], what: str) -> None:
+    """`command`, its output shown; a failure is a ProjectError naming `what`."""
+    status = subprocess.run(command).returncode
+    if status != 0:
+        raise ProjectError(f"publish: {what} failed (exit {status}, its message above)")
 
 
 def _quiet(command: list[str]) -> subprocess.CompletedProcess:
@@ -47,10 +43,9 @@ def _listed(paths: list[str]) -> str:
 
 def check_release(cell: str, version: str) -> str:
     try:
-        artifacts = (yaml.safe_load(Path("dvc.yaml").read_text()) or {}).get("artifacts") or {}
-    except (OSError, yaml.YAMLError) as error:
-        reason = str(error).splitlines()[0]
-        raise ProjectError(f"publish: cannot read dvc.yaml ({reason}); run from the project's root") from None
+        artifacts = dvc_yaml.artifacts()
+    except ProjectError as error:
+        raise ProjectError(f"publish: {error}") from None
     if cell not in artifacts:
         raise ProjectError(f"publish: {cell!r} is not an artifact of dvc.yaml; choose one of {', '.join(artifacts)}")
     if not re.fullmatch(r"\d+\.\d+\.\d+", version):
@@ -105,7 +100,7 @@ def main(argv):
     if missing:
         raise ProjectError(f"publish: not in the DVC cache: {_listed(missing)}; get them (dvc pull from a remote "
                            "that has them, or make repro and commit what changes), then publish again")
-    _run([*DVC, "push"], "dvc push", capture=False)
+    _run([*DVC, "push"], "dvc push")
     unpushed = data_status().get("not_in_remote") or []
     if unpushed:
         raise ProjectError(f"publish: dvc push left {_listed(unpushed)} off the DVC remote; nothing was tagged. "
