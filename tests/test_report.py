@@ -165,6 +165,15 @@ def test_the_ladder_claims_nothing_where_the_views_disagree():
     assert "| no: lr 0.003 vs 0.01 |" in text and "gating (not trained alike) +12.0" in text
 
 
+def test_a_length_verdict_says_when_its_cells_were_not_trained_alike():
+    alike = section(*fake_ladder(0.12))
+    claim = next(line for line in alike.splitlines() if line.startswith("2. **Long-range memory.**"))
+    assert "not trained alike" not in claim and "depends on the step count" in claim
+    text = section(*fake_ladder(0.12, lstm_lr=0.003))
+    claim = next(line for line in text.splitlines() if line.startswith("2. **Long-range memory.**"))
+    assert claim.count("(not trained alike: lr 0.003 vs 0.01)") == 2, claim  # both of its comparisons
+
+
 def test_the_ladder_section_s_numbers_come_from_the_metrics(small_run):
     text = (small_run / "report/report.md").read_text()
     compare = json.loads((small_run / "metrics/compare.json").read_text())
