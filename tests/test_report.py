@@ -1,7 +1,7 @@
 import json
 import re
 
-from surnames import cells, report
+from surnames import cells, ladder_wording, report, wording
 from surnames.scores import SCORES
 from tests.helpers import call_main, inside
 
@@ -19,13 +19,13 @@ def test_report_numbers_come_from_the_metrics(small_run):
     for model in ("rnn", "lstm"):
         metrics = json.loads((small_run / f"metrics/{model}.json").read_text())
         for protocol in ("train", "test"):
-            assert report.with_interval(metrics[protocol]["balanced_accuracy"]) in text
+            assert wording.with_interval(metrics[protocol]["balanced_accuracy"]) in text
     compare = json.loads((small_run / "metrics/compare.json").read_text())
-    assert report.interval(compare["test"]["accuracy"]) in text
+    assert wording.interval(compare["test"]["accuracy"]) in text
     assert "| RNN | test: held-out names |" in text and "≈60 %" in text and "folds 0, 1" in text
     for reference in ("baseline", "majority"):
         metrics = json.loads((small_run / f"metrics/{reference}.json").read_text())
-        label, accuracy = report.Figures.label(reference), report.with_interval(metrics["test"]["accuracy"])
+        label, accuracy = wording.label(reference), wording.with_interval(metrics["test"]["accuracy"])
         assert f"| {label} | test: held-out names | {accuracy}" in text
     assert "**Against the n-gram baseline**" in text and "Goal check: the course LSTM" in text
 
@@ -55,17 +55,17 @@ def fake_inputs(sign: int):
 
 
 def test_findings_follow_the_intervals_either_way():
-    text = report.findings(*fake_inputs(1))
+    text = wording.findings(*fake_inputs(1))
     assert "accuracy is higher by 10.0 points (95 % interval [9.0, 11.0])" in text
     assert "ahead on 1 of 2 languages (A) and behind on 0 (none); on the other 1 no difference" in text
     assert "ahead on 1-4 letter buckets" in text
     assert "The RNN's gradient falls off faster" in text
     assert "its interval lies above the held-out one" in text
-    text = report.findings(*fake_inputs(-1))
+    text = wording.findings(*fake_inputs(-1))
     assert "accuracy is lower by 10.0 points (95 % interval [-11.0, -9.0])" in text
     assert "ahead on 0 of 2 languages (none) and behind on 1 (A)" in text
     assert "does **not** fall off faster" in text
-    text = report.findings(*fake_inputs(0))
+    text = wording.findings(*fake_inputs(0))
     assert "shows no difference measurable with this data (1.0 points, 95 % interval [-2.0, 4.0] includes 0)" in text
     assert "higher by" not in text and "lower by" not in text
     assert "No difference between the two is measurable with this data." in text
@@ -78,7 +78,7 @@ def test_summary_reads_its_paths_from_dvc_yaml(small_run, capsys):
     for model, label in (("lstm", "LSTM "), ("baseline", "n-gram baseline"), ("majority", "majority class")):
         metrics = json.loads((small_run / f"metrics/{model}.json").read_text())
         row = next(line for line in out.splitlines() if line.startswith(label) and " test " in line)
-        assert report.with_interval(metrics["test"]["balanced_accuracy"]) in row, (model, out)
+        assert wording.with_interval(metrics["test"]["balanced_accuracy"]) in row, (model, out)
     assert "report: report/report.md" in out
 
 
@@ -133,7 +133,7 @@ def fake_ladder(forget: float, ratio: float = 1.5, views=("accuracy", "corrected
 
 
 def section(cells, compare, params):
-    return report.ladder_section(cells, compare, "ladder.png", params)
+    return ladder_wording.ladder_section(cells, compare, "ladder.png", params)
 
 
 def test_the_ladder_section_names_the_change_the_intervals_single_out():
@@ -179,9 +179,9 @@ def test_the_ladder_section_s_numbers_come_from_the_metrics(small_run):
     compare = json.loads((small_run / "metrics/compare.json").read_text())
     assert "## Why the LSTM wins" in text and "![the ablation ladder](ladder.png)" in text
     for e in compare["ladder"]:
-        assert report.signed(e) in text, e
+        assert wording.signed(e) in text, e
     for cell in ("tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open"):
         metrics = json.loads((small_run / f"metrics/{cell}.json").read_text())
-        assert report.with_interval(metrics["test"]["balanced_accuracy"]) in text
+        assert wording.with_interval(metrics["test"]["balanced_accuracy"]) in text
     frame = (small_run / "plots/ladder.csv").read_text().splitlines()
     assert frame[0] == "rung,model,kind,score,value,low,high" and len(frame) == 1 + 2 * 7
