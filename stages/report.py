@@ -1,7 +1,7 @@
 """report: report.md and its PNG figures from the metrics and plot files (surnames/report.py).
 
     python -m stages.report --data-stats FILE --metrics FILE... --compare FILE [--references FILE...]
-        [--ladder FILE... --ladder-plot FILE] --curves DIR --confusion DIR --length DIR --gradients DIR
+        [--ladder FILE... --ladder-plot FILE --matched FILE] --curves DIR --confusion DIR --length DIR --gradients DIR
         --out DIR                                                       (paths from dvc.yaml)
     python -m stages.report --summary      # the headline table, paths read from dvc.yaml
 
@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--ladder", type=Path, nargs="*", default=[],
                         help="the ablation cells' <cell>.json (the ladder's ends are the --metrics pair)")
     parser.add_argument("--ladder-plot", type=Path, help="where to write the ladder figure's data (CSV)")
+    parser.add_argument("--matched", type=Path, help="the ladder at every matched budget (the matched stage's JSON)")
     parser.add_argument("--curves", type=Path, help="folder of <model>/fold-<i>.csv training curves")
     for kind in PLOT_KINDS[1:]:
         parser.add_argument(f"--{kind}", type=Path, help=f"folder of <model>.csv {kind} plot data")
@@ -46,7 +47,7 @@ def main(argv):
     args = parser().parse_args(argv)
     if args.summary and not args.metrics:
         args = parser().parse_args(dvc_yaml.module_args("report") + argv)
-    missing = [name for name, value in vars(args).items() if value is None and name != "ladder_plot"]
+    missing = [name for name, value in vars(args).items() if value is None and name not in ("ladder_plot", "matched")]
     if missing:
         parser().error(f"missing --{missing[0].replace('_', '-')}")
     if args.summary:
@@ -57,7 +58,7 @@ def main(argv):
     plot_dirs = {kind: getattr(args, kind) for kind in PLOT_KINDS}
     all_params = read_params()
     text = write_report(all_params, args.data_stats, args.metrics, args.compare, plot_dirs, args.out,
-                        args.references, args.ladder, args.ladder_plot)
+                        args.references, args.ladder, args.ladder_plot, args.matched)
     print(f"report: {args.out / 'report.md'} with {text.count('](')} figures")
 
 

@@ -21,7 +21,41 @@ def _section(path: Path, key: str) -> dict:
 
 
 def _stages(path: Path) -> dict:
-    return _section(path, "stages")
+    """The stages by name, as DVC expands them: a `foreach` stage is one `<name>@<item>` per
+    item (a list, or `${section.key}` of the params.yaml beside dvc.yaml), `${item}` filled in."""
+    stages = {}
+    for name, entry in _section(path, "stages").items():
+        if isinstance(entry, dict) and "foreach" in entry:
+            stages.update({f"{name}@{item}": _filled(entry["do"], str(item))
+                           for item in _items(entry["foreach"], Path(path).parent / "params.yaml")})
+        else:
+            stages[name] = entry
+    return stages
+
+
+def _items(foreach, params_path: Path) -> list:
+    if isinstance(foreach, list):
+        return foreach
+    keys = str(foreach).removeprefix("${").removesuffix("}").split(".")
+    try:
+        found = yaml.safe_load(params_path.read_text())
+        for key in keys:
+            found = found[key]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise ProjectError(f"cannot read {foreach} from {params_path} ({str(error).splitlines()[0]}); "
+                           "run from the project's root") from None
+    return list(found)
+
+
+def _filled(template, item: str):
+    """A foreach stage's `do`, with every `${item}` replaced by the item."""
+    if isinstance(template, str):
+        return template.replace("${item}", item)
+    if isinstance(template, list):
+        return [_filled(value, item) for value in template]
+    if isinstance(template, dict):
+        return {_filled(key, item): _filled(value, item) for key, value in template.items()}
+    return template
 
 
 def artifacts(path: Path = DVC_YAML) -> dict:
@@ -30,6 +64,9 @@ def artifacts(path: Path = DVC_YAML) -> dict:
 
 
 def stage(name: str, path: Path = DVC_YAML) -> dict:
+    plain = _section(path, "stages")  # a stage that is not a foreach one needs no params.yaml
+    if isinstance(plain.get(name), dict) and "foreach" not in plain[name]:
+        return plain[name]
     stages = _stages(path)
     if name not in stages:
         raise ProjectError(f"{path} has no stage '{name}'")

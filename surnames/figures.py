@@ -141,3 +141,27 @@ def ladder_figure(fig: Figures, frame: pd.DataFrame) -> str:
         axis.set(xlabel=f"held-out {score}", title=score)
     figure.suptitle("The ablation ladder, held out (95 % intervals)")
     return fig.save(figure, "ladder.png")
+
+
+def budgets_figure(fig: Figures, models: list[dict]) -> str:
+    """Each rung's held-out accuracy, prior-corrected accuracy and balanced accuracy (95 %
+    intervals) against the learning rate of its matched budget: one panel per score."""
+    scores = ("accuracy", "corrected_accuracy", "balanced_accuracy")
+    figure, axes = plt.subplots(1, len(scores), figsize=(12, 3.8), sharey=True)
+    lrs = sorted({m["lr"] for m in models})
+    for axis, score in zip(axes, scores):
+        for i, cell in enumerate(ladder.RUNGS):
+            rows = [m for m in models if m["cell"] == cell and "test" in m]
+            values = [m["test"][score]["value"] for m in rows]
+            axis.errorbar([m["lr"] for m in rows], values, capsize=3, marker="o", color=plt.cm.tab10(i),
+                          yerr=[[v - m["test"][score]["low"] for v, m in zip(values, rows)],
+                                [m["test"][score]["high"] - v for v, m in zip(values, rows)]],
+                          label=ladder.LABELS[cell])
+        axis.set_xscale("log")
+        axis.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
+        axis.xaxis.set_minor_locator(plt.NullLocator())
+        axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        axis.set(xlabel="learning rate (every rung trained alike)", title=f"held-out {SCORE_NAMES[score]}")
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    figure.suptitle("Every rung at every matched budget, held out (95 % intervals)")
+    return fig.save(figure, "budgets.png")

@@ -41,3 +41,4 @@ PAIR_SCORES = ("accuracy", "corrected_accuracy", "balanced_accuracy", "macro_f1"
 LABELS = {"rnn": "RNN (course)", "tanh_rnn": "tanh RNN", "wide_tanh_rnn": "tanh RNN (LSTM-sized)",
           "lstm_forget_open": "LSTM (forget gate open)", "lstm_output_open": "LSTM (output gate open)",
           "lstm": "LSTM (course)"}
+OWN_BEST = "own best"  # the view of surnames/matched.py with each rung at its best val budget

@@ -1,10 +1,10 @@
 """The report's "Why the LSTM wins": the ablation ladder's tables and what they establish.
 
 The rungs and the pairs compared are surnames/ladder.py's; a comparison of two cells that
-were not trained alike (optimizer, lr, steps or batch differ) is marked so, and a
-contribution is stated only where the measurements agree (see in_short).
+were not trained alike (optimizer, lr, steps or batch differ) is marked so; the answer itself
+comes from the ladder at every matched budget (surnames/matched_wording.py).
 """
-from surnames import ladder
+from surnames import ladder, matched_wording
 from surnames.wording import SCORE_NAMES, measured, signed, verdict, with_interval
 
 BUDGET = ("optimizer", "lr", "iterations", "batch_size")  # what "trained alike" compares
@@ -74,31 +74,6 @@ def carried(pairs: dict, score: str, all_params: dict) -> str:
     return text
 
 
-def in_short(pairs: dict, all_params: dict) -> str:
-    """Which change on the path (non-linearity, capacity, gating, and within gating the forget
-    gate and the rest of the LSTM with f = 1) contributes to the held-out gap: a contribution is
-    stated only where its two cells were trained alike and it has one sign, beyond its
-    interval, on both raw and prior-corrected accuracy; otherwise what it depends on."""
-    changes = [(name, model, against) for model, against, name in ladder.PATH + ladder.GATING]
-    holds, depends = [], []
-    for name, model, against in changes:
-        raw, corrected = (pairs[model, against][key] for key in ("accuracy", "corrected_accuracy"))
-        differ, signs = unlike(all_params, model, against), {verdict(raw), verdict(corrected)}
-        views = f"accuracy {measured(raw)}, prior-corrected {measured(corrected)}"
-        if differ:
-            depends.append(f"{name} is not measured, its two cells were trained differently ({differ}; {views})")
-        elif len(signs) == 1 and signs != {"unclear"}:
-            holds.append(f"{name} {'raises' if signs == {'up'} else 'lowers'} it ({views})")
-        else:
-            depends.append(f"{name} depends on the score ({views})")
-    text = "**In short:** " + ("; ".join(holds) + ". " if holds else "no single change has a contribution that "
-                               "holds on both raw and prior-corrected held-out accuracy. ")
-    if any(line.startswith("gating ") for line in holds):  # checked by hand: docs/findings.md
-        text += ("Retrained at lr 0.003 (fold 0) and with another LSTM seed, gating kept its sign; its size on "
-                 "raw and prior-corrected accuracy depends on the lr (docs/findings.md). ")
-    return text + ("Not established: " + "; ".join(depends) + "." if depends else "")
-
-
 def by_length_words(buckets: list[dict], trend: dict) -> str:
     """A comparison's difference per length bucket, and the interval of the longest bucket's
     difference minus the shortest's (paired, on the same draws)."""
@@ -114,7 +89,9 @@ def by_length_words(buckets: list[dict], trend: dict) -> str:
 
 
 def claims(cells: dict, pairs: dict, by_length: dict, trends: dict, all_params: dict) -> list[str]:
-    """The course report's three claims, each against the ladder's measurements."""
+    """The course report's first two claims (gradient flow, memory), against the ladder at the
+    cells' chosen budgets: only those models have the length buckets and the gradient flow. The
+    third (gates) is worded in every matched view (surnames/matched_wording.py)."""
     ratio = {m: cells[m]["gradient_flow"]["ratio_far_to_near"] for m in ladder.RUNGS}
     distance = cells["rnn"]["gradient_flow"]["max_distance"]
     label = ladder.LABELS
@@ -135,21 +112,7 @@ def claims(cells: dict, pairs: dict, by_length: dict, trends: dict, all_params: 
               + "; the forget gate's own (LSTM − " + f"{label['lstm_forget_open']}) is "
               + by_length_words(by_length["lstm", "lstm_forget_open"], trends["lstm", "lstm_forget_open"])
               + alike_note(all_params, "lstm", "lstm_forget_open") + ". " + STEPS_CHECKED)
-    third = (f"3. **Gates.** At the LSTM's parameter count, gating (LSTM − {label['wide_tanh_rnn']}) gives, held out: "
-             + three_scores(pairs["lstm", "wide_tanh_rnn"], all_params, "lstm", "wide_tanh_rnn")
-             + ". One gate at a time (LSTM − the LSTM with that gate held open): the forget gate, "
-             + three_scores(pairs["lstm", "lstm_forget_open"], all_params, "lstm", "lstm_forget_open")
-             + "; the output gate, " + three_scores(pairs["lstm", "lstm_output_open"], all_params, "lstm",
-                                                    "lstm_output_open") + ".")
-    return [first, second, third]
-
-
-def three_scores(difference: dict, all_params: dict, model: str, against: str) -> str:
-    """A comparison's held-out accuracy, prior-corrected accuracy and balanced accuracy, in words,
-    and whether its cells were trained alike."""
-    return (f"accuracy {measured(difference['accuracy'])}, "
-            f"prior-corrected accuracy {measured(difference['corrected_accuracy'])}, "
-            f"balanced accuracy {measured(difference['balanced_accuracy'])}" + alike_note(all_params, model, against))
+    return [first, second]
 
 
 def alike_note(all_params: dict, model: str, against: str) -> str:
@@ -165,36 +128,46 @@ STEPS_CHECKED = ("Retrained with every ladder cell at 1 000 steps instead of 500
                  "became smaller on the longest names: that verdict depends on the step count (docs/findings.md).")
 
 
-def ladder_section(cells: dict, compare: dict, png: str, all_params: dict) -> str:
-    """"Why the LSTM wins": the rungs, the comparisons, which change carries the lead, the three claims."""
+def ladder_section(cells: dict, compare: dict, png: str, all_params: dict, matched: dict, budgets_png: str) -> str:
+    """"Why the LSTM wins": the answer in every matched view first, then the ladder at every
+    matched budget, then at the cells' chosen budgets, then the course report's three claims."""
     pairs, by_length = {}, {}
     for e in compare["ladder"]:
         pairs.setdefault((e["model"], e["against"]), {})[e["score"]] = e
     for e in compare["ladder_by_length"]:
         by_length.setdefault((e["model"], e["against"]), []).append(e)
     trends = {(e["model"], e["against"]): e for e in compare["ladder_length_trend"]}
+    first, second = claims(cells, pairs, by_length, trends, all_params)
     return f"""## Why the LSTM wins
 
 The course report explains the LSTM's lead by gradient flow, long-range memory and gates. The
 ablation ladder tests this by experiment: each cell is one change from a course cell (same one-hot
-input, read-out at the last letter, sampler and folds), trained and scored like the course cells. The
-course cells keep the course's budgets; each ablation cell's was chosen on fold-0 val names, so two
-rungs are not always trained alike (the column says; docs/experiments.md).
+input, read-out at the last letter, sampler and folds), trained and scored like the course cells.
+Held-out names throughout. Prior-corrected accuracy adds the log of each fold's training-name
+language frequencies to the cell's log-probabilities before the argmax (Bayes' rule: the cells
+train under a uniform draw over languages; held-out names are not uniform), so it does not
+reward drifting from the training draw's prior, which the learning rate and the step count
+decide (docs/method.md). Every interval is a two-level bootstrap, folds then names within them,
+so it includes the spread between the five independently trained fold models.
+
+{matched_wording.in_short(matched)}
+
+{matched_wording.matched_section(matched, budgets_png)}
+### At the cells' chosen budgets
+
+The course cells keep the course's budgets; each ablation cell's was chosen on fold-0 val names, so two
+rungs are not always trained alike (the column says; docs/experiments.md). Only these models have
+the plots, the length buckets and the gradient flow below.
 The course RNN is log-linear: its logits are a sum of one vector per
 (letter, distance from the end) — `tests/test_log_linear.py` rebuilds a trained RNN's outputs from
 such a table — so it cannot see any conjunction of letters (a bigram such as "ov"); the tanh RNN can.
-Held-out names, value ± half-width of the 95 % interval; comparisons are paired differences in points
+Value ± half-width of the 95 % interval; comparisons are paired differences in points
 with their 95 % interval, on the same bootstrap draws, and in how many folds the difference has the
-pooled sign. Prior-corrected accuracy adds the log of each fold's training-name language frequencies to
-the cell's log-probabilities before the argmax (Bayes' rule: the cells train under a uniform
-draw over languages; held-out names are not uniform), so it does not reward drifting from the
-training draw's prior (docs/method.md).
+pooled sign.
 
 {ladder_tables(cells, pairs, all_params)}
 
 ![the ablation ladder]({png})
-
-{in_short(pairs, all_params)}
 
 **Which change carries the lead.** {carried(pairs, "accuracy", all_params)}
 
@@ -202,13 +175,12 @@ training draw's prior (docs/method.md).
 
 {carried(pairs, "balanced_accuracy", all_params)}
 
-**Training noise.** Every interval here is a two-level bootstrap, folds then names within them, so
-it includes the spread between the five independently trained fold models, not only the sample of
-names (docs/method.md). A comparison of cells that were not trained alike measures their budgets as
-much as the change: the learning rate alone moves a cell's held-out accuracy by several points
-(docs/findings.md).
+A comparison of cells that were not trained alike measures their budgets as much as the change:
+the learning rate alone moves a cell's held-out accuracy by several points (the view `lr <x>` above).
 
 **The course report's three claims, measured:**
 
-{chr(10).join(claims(cells, pairs, by_length, trends, all_params))}
+{first}
+{second}
+{matched_wording.gates_claim(matched)}
 """

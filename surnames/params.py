@@ -86,6 +86,13 @@ def ints(doc: str, low: int, high: int, length=None, increasing=False) -> Field:
     return Field(doc, f"{shape} in [{low}, {high}]{order}", test)
 
 
+def rates(doc: str) -> Field:
+    """A non-empty list of distinct finite numbers > 0, in increasing order (learning rates)."""
+    return Field(doc, "a non-empty list of distinct finite numbers > 0, in increasing order",
+                 lambda value: isinstance(value, list) and bool(value) and all(_is_number(v) and v > 0 for v in value)
+                 and value == sorted(set(value)))
+
+
 def threads(doc: str) -> Field:
     cores = available_cores()
     return Field(doc, f"auto or an int in [1, {cores}] (the cores this process may use)",
@@ -145,6 +152,19 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "train_wide_tanh_rnn": _train_section("wide tanh RNN"),
     "train_lstm_forget_open": _train_section("LSTM (forget gate open)"),
     "train_lstm_output_open": _train_section("LSTM (output gate open)"),
+    # Matched budgets (surnames/budgets.py): every rung trained alike, once per lr.
+    "budgets": {
+        "lrs": rates("one budget per learning rate: every rung is trained at each"),
+        "optimizer": choice("adam or plain SGD, for every rung", "adam", "sgd"),
+        "iterations": number(int, "optimizer steps per fold, for every rung", 1),
+        "batch_size": number(int, "names per optimizer step, for every rung", 1, 65536),
+        "sampler": choice("the training draw, for every rung (balanced: the course report's)", "balanced", "natural"),
+        "grad_clip": number(float, "max gradient norm; 0 = off", 0),
+        "seed": number(int, "fold i trains with seed + i", 0, SEED_MAX),
+        "folds": ints("which folds to train", 0, 19),
+        "processes": number(int, "(rung, fold) jobs trained at once, each in its own worker process", 1, 64),
+        "threads": threads("torch CPU threads per worker process"),
+    },
     "baseline": {
         "ngram_range": ints("character n-gram lengths [low, high]", 1, 8, length=2, increasing=True),
         "C": number(float, "inverse L2 strength of the logistic regression", above=0),

@@ -20,6 +20,7 @@ from surnames.errors import ProjectError
 from surnames.figures import (
     Figures,
     band_lines,
+    budgets_figure,
     confusion_figure,
     curve_figures,
     ladder_figure,
@@ -80,17 +81,19 @@ def read_metrics(paths: list[Path]) -> dict[str, dict]:
 
 def write_report(all_params: dict, data_stats: Path, metrics_paths: list[Path], compare_path: Path,
                  plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path] = (),
-                 ladder_paths: list[Path] = (), ladder_plot: Path | None = None) -> str:
+                 ladder_paths: list[Path] = (), ladder_plot: Path | None = None,
+                 matched_path: Path | None = None) -> str:
     """The whole stage: every figure, then report.md (and the ladder's plot data), renamed
-    into place together or not at all. Returns the text."""
+    into place together or not at all. Returns the text. The ladder (`ladder_paths`) needs
+    the matched stage's views (`matched_path`)."""
     with output_set() as outputs:
         return _write_report(outputs, all_params, data_stats, metrics_paths, compare_path, plot_dirs, out,
-                             reference_paths, ladder_paths, ladder_plot)
+                             reference_paths, ladder_paths, ladder_plot, matched_path)
 
 
 def _write_report(outputs: OutputSet, all_params: dict, data_stats: Path, metrics_paths: list[Path],
                   compare_path: Path, plot_dirs: dict[str, Path], out: Path, reference_paths: list[Path],
-                  ladder_paths: list[Path], ladder_plot: Path | None) -> str:
+                  ladder_paths: list[Path], ladder_plot: Path | None, matched_path: Path | None) -> str:
     params = all_params["report"]
     data = read_json(data_stats)
     metrics = read_metrics(metrics_paths)
@@ -123,10 +126,14 @@ def _write_report(outputs: OutputSet, all_params: dict, data_stats: Path, metric
         if missing or "ladder" not in compare:
             raise ProjectError(f"the ablation ladder needs metrics of every rung and compare.json's ladder: "
                                f"{'no ' + missing[0] + '.json' if missing else 'run the evaluate stage with --ladder'}")
+        if matched_path is None:
+            raise ProjectError("the ablation ladder's answer needs --matched, the matched stage's views (JSON)")
+        matched = read_json(matched_path)
         frame = ladder_frame(cells, references.get("baseline"))
         if ladder_plot is not None:
             outputs.write_csv(ladder_plot, frame)
-        why = "\n" + ladder_section(cells, compare, ladder_figure(fig, frame), all_params)
+        why = "\n" + ladder_section(cells, compare, ladder_figure(fig, frame), all_params, matched,
+                                    budgets_figure(fig, matched["models"]))
     draws = all_params["evaluate"]["bootstrap_draws"]
     text = f"""# Surname → language: the course RNN vs the course LSTM
 

@@ -10,12 +10,23 @@ from surnames.errors import ProjectError
 MAX_LOSS = 1e4  # NLL over 18 classes starts near 2.9: beyond this the run has blown up
 
 
+class Diverged(ProjectError):
+    """A training run blew up (its loss not finite, or beyond MAX_LOSS) at `step`."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+    def __reduce__(self):  # raised in a worker, rebuilt in the stage: both arguments cross the pipe
+        return type(self), (str(self), self.step)
+
+
 def check_loss(loss: float, step: int, section: str, where: str = "") -> None:
     """Stop on a non-finite or exploding loss, naming the step (and `where`, e.g. " fold 2")."""
     if not math.isfinite(loss) or loss > MAX_LOSS:
         kind = "not finite" if not math.isfinite(loss) else f"exploding (> {MAX_LOSS:g})"
-        raise ProjectError(f"{section}{where}: training loss {loss:.3g} at step {step} is {kind}; "
-                           f"lower {section}.lr (e.g. to 0.001) or set {section}.grad_clip (e.g. 1.0)")
+        raise Diverged(f"{section}{where}: training loss {loss:.3g} at step {step} is {kind}; "
+                       f"lower {section}.lr (e.g. to 0.001) or set {section}.grad_clip (e.g. 1.0)", step)
 
 
 class Optimizer:

@@ -47,6 +47,7 @@ def small_params(root: Path = ROOT) -> dict:
     params = yaml.safe_load((root / "params.yaml").read_text())
     for section in trained_sections(root):
         params[section].update(SMALL_TRAIN)
+    params["budgets"].update({key: value for key, value in SMALL_TRAIN.items() if key in params["budgets"]})
     params["evaluate"].update(SMALL_EVALUATE)
     return params
 

@@ -2,6 +2,7 @@
 module and the modules it imports, transitively, so editing a module re-runs every stage that
 runs it and no other."""
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ CODE = ("stages.", "surnames.")
 CELLS = tuple(cells.CELLS)
 TRAINING = tuple(f"train_{cell}" for cell in CELLS)
 SCORING = (*(f"score_{cell}" for cell in CELLS), "score_baseline", "score_majority")
+BUDGETS = tuple(f"budget@{lr}" for lr in yaml.safe_load((ROOT / "params.yaml").read_text())["budgets"]["lrs"])
 
 
 def module_file(module: str) -> Path:
@@ -56,19 +58,28 @@ def dep_problems(dvc_file: Path) -> list[str]:
     return problems
 
 
+def edited_copy(folder: Path, text: str) -> None:
+    """dvc.yaml edited, in `folder` beside a copy of params.yaml (its foreach stages read it)."""
+    (folder / "dvc.yaml").write_text(text)
+    shutil.copy(ROOT / "params.yaml", folder)
+
+
 def test_every_stage_depends_on_exactly_the_modules_it_imports():
     assert dep_problems(ROOT / "dvc.yaml") == []
 
 
 @pytest.mark.parametrize("line, stages", [
-    # an anchor's line counts for every stage that uses it (train_*, score_*)
-    ("      - surnames/kernels.py\n", {*TRAINING, "baseline", *SCORING, "evaluate"}),
-    ("      - surnames/atomic.py\n", {"prepare", *TRAINING, "baseline", *SCORING, "evaluate", "report"}),
+    # an anchor's line counts for every stage that uses it (train_*, score_*), a foreach stage's for
+    # each of its stages (budget@<lr>)
+    ("      - surnames/kernels.py\n", {*TRAINING, "baseline", *SCORING, "evaluate", "matched"}),
+    ("      - surnames/atomic.py\n", {"prepare", *TRAINING, "baseline", *SCORING, "evaluate", "matched", "report"}),
+    ("        - surnames/budgets.py\n", set(BUDGETS)),
 ])
 def test_a_removed_dep_line_is_caught(tmp_path, line, stages):
     text = (ROOT / "dvc.yaml").read_text()
-    assert line in text
-    (tmp_path / "dvc.yaml").write_text(text.replace(line, ""))
+    lines = text.splitlines(keepends=True)
+    assert line in lines
+    edited_copy(tmp_path, "".join(kept for kept in lines if kept != line))  # whole lines: not the same one indented
     problems = dep_problems(tmp_path / "dvc.yaml")
     assert {p.split(":")[0] for p in problems} == stages
     assert all("missing dep " + line.strip().removeprefix("- ") in p for p in problems)
@@ -76,7 +87,7 @@ def test_a_removed_dep_line_is_caught(tmp_path, line, stages):
 
 def test_an_import_not_in_the_deps_is_caught(tmp_path):
     text = (ROOT / "dvc.yaml").read_text().replace("      - surnames/dvc_yaml.py\n", "")
-    (tmp_path / "dvc.yaml").write_text(text)
+    edited_copy(tmp_path, text)
     assert dep_problems(tmp_path / "dvc.yaml") == ["report: missing dep surnames/dvc_yaml.py"]
 
 
@@ -119,7 +130,7 @@ def test_a_missing_model_dep_is_caught(tmp_path):
     text = (ROOT / "dvc.yaml").read_text()
     line = "      - data/prepared\n      - models/lstm\n"  # in score_lstm's deps
     assert text.count(line) == 1
-    (tmp_path / "dvc.yaml").write_text(text.replace(line, "      - data/prepared\n"))
+    edited_copy(tmp_path, text.replace(line, "      - data/prepared\n"))
     assert input_problems(tmp_path / "dvc.yaml") == [
         "score_lstm: reads models/lstm (written by train_lstm) but does not depend on it"]
 

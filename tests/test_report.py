@@ -1,7 +1,7 @@
 import json
 import re
 
-from surnames import cells, ladder_wording, report, wording
+from surnames import cells, ladder_wording, matched_wording, report, wording
 from surnames.scores import SCORES
 from tests.helpers import call_main, inside
 
@@ -9,7 +9,7 @@ from tests.helpers import call_main, inside
 def test_report_links_only_figures_that_exist(small_run):
     text = (small_run / "report/report.md").read_text()
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(figures) == 8
+    assert len(figures) == 9
     for figure in figures:
         assert (small_run / "report" / figure).stat().st_size > 1000, figure
 
@@ -95,7 +95,7 @@ def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path
     common = ["--data-stats", "data/stats.json", "--compare", "metrics/compare.json", *plots,
               "--references", "metrics/baseline.json", "metrics/majority.json",
               "--ladder", *(f"metrics/{cell}.json" for cell in cells.ABLATIONS),
-              "--ladder-plot", str(tmp_path / "l.csv")]
+              "--ladder-plot", str(tmp_path / "l.csv"), "--matched", "metrics/matched.json"]
     with inside(small_run):
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "metrics/lstm.json",
                          "--out", str(tmp_path / "r")) == 0
@@ -132,36 +132,91 @@ def fake_ladder(forget: float, ratio: float = 1.5, views=("accuracy", "corrected
     return cells, {"ladder": differences, "ladder_by_length": by_length, "ladder_length_trend": trends}, params
 
 
-def section(cells, compare, params):
-    return ladder_wording.ladder_section(cells, compare, "ladder.png", params)
+VIEWS = ("lr 0.003", "lr 0.01", "own best")
+
+
+def fake_matched(changes: dict | None = None) -> dict:
+    """metrics/matched.json with every comparison straddling 0 in every view, but `changes`:
+    {(model, against): {view: {score: difference}}}, each with a ±0.01 interval."""
+    from surnames import ladder
+    changes = changes or {}
+    ladders = []
+    for view in VIEWS:
+        for pair in ladder.PAIRS:
+            for key in ladder.PAIR_SCORES:
+                value = changes.get((pair.model, pair.against), {}).get(view, {}).get(key)
+                ladders.append({"view": view, "model": pair.model, "against": pair.against, "score": key,
+                                **(entry(0.001, -0.02, 0.02) if value is None else entry(value, value - 0.01,
+                                                                                          value + 0.01))})
+    models = [{"cell": cell, "optimizer": "adam", "lr": lr, "iterations": 500, "batch_size": 256, "hidden_size": 128,
+               "val_accuracy": 0.5, "val_balanced_accuracy": 0.4 + lr,
+               "test": {key: score(0.5, 0.49, 0.51) for key in ladder.PAIR_SCORES}}
+              for lr in (0.003, 0.01) for cell in ladder.RUNGS]
+    return {"budgets": [{"lr": lr, "optimizer": "adam", "iterations": 500, "batch_size": 256} for lr in (0.003, 0.01)],
+            "views": [{"view": view, "cells": [{"cell": cell, "lr": 0.01 if view == "own best" else float(view[3:])}
+                                               for cell in ladder.RUNGS]} for view in VIEWS],
+            "models": models, "ladders": ladders}
+
+
+def every_view(**scores) -> dict:
+    return {view: scores for view in VIEWS}
+
+
+def section(cells, compare, params, matched=None):
+    return ladder_wording.ladder_section(cells, compare, "ladder.png", params, matched or fake_matched(),
+                                         "budgets.png")
+
+
+def in_short(matched: dict) -> str:
+    return matched_wording.in_short(matched)
+
+
+def test_the_answer_states_a_change_only_where_every_view_agrees():
+    both = every_view(accuracy=0.12, corrected_accuracy=0.05)
+    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): both, ("lstm", "rnn"): both}))
+    assert "raw and prior-corrected, the LSTM beats the course RNN in every view." in text
+    assert "what holds in every view: gating raises it in every view." in text
+    assert ("- Gating raises it in every view (accuracy +12.0 [+11.0, +13.0] at lr 0.003, +12.0 [+11.0, +13.0] at "
+            "lr 0.01, +12.0 [+11.0, +13.0] at each cell's own best; prior-corrected accuracy +5.0 [+4.0, +6.0] at lr "
+            "0.003") in text
+    assert "- Capacity changes it measurably in no view (accuracy +0.1 [-2.0, +2.0] at lr 0.003" in text
+    lower = every_view(accuracy=-0.12, corrected_accuracy=-0.05)
+    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): lower, ("lstm", "rnn"): lower}))
+    assert "the course RNN beats the LSTM in every view." in text and "gating lowers it in every view" in text
+
+
+def test_the_answer_claims_nothing_when_made_up_views_disagree():
+    """Gating raises accuracy at both matched budgets but lowers it at the cells' own best: not
+    a contribution, and the words say that it depends on the budget, and where it goes which way."""
+    views = every_view(accuracy=0.12, corrected_accuracy=0.05)
+    views["own best"] = {"accuracy": -0.05, "corrected_accuracy": 0.05}
+    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): views, ("lstm", "rnn"): views}))
+    assert "No single change between them holds in every view" in text
+    assert ("- Gating depends on the budget: it raises accuracy at lr 0.003 and at lr 0.01, lowers it at each "
+            "cell's own best; raises prior-corrected accuracy in every view (accuracy") in text
+    assert "whether the LSTM beats the course RNN depends on the budget." in text
+    raw_only = every_view(accuracy=0.12)  # prior-corrected straddles 0 everywhere
+    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): raw_only}))
+    assert ("- Gating depends on the score: it raises accuracy in every view; changes prior-corrected accuracy "
+            "measurably in no view") in text
+    assert "No single change between them holds in every view" in text
 
 
 def test_the_ladder_section_names_the_change_the_intervals_single_out():
     text = section(*fake_ladder(0.12))
-    assert ("**In short:** gating raises it (accuracy +12.0 [+11.0, +13.0], prior-corrected "
-            "+12.0 [+11.0, +13.0]); the forget gate raises it (accuracy +12.0 [+11.0, +13.0], prior-corrected "
-            "+12.0 [+11.0, +13.0]). Retrained at lr 0.003 (fold 0) and with another LSTM seed, gating kept its "
-            "sign; its size on raw and prior-corrected accuracy depends on the lr (docs/findings.md). "
-            "Not established: ") in text
-    assert "capacity depends on the score (accuracy no difference measurable (+0.1 [-2.0, +2.0]" in text
     assert "capacity no difference measurable (+0.1 [-2.0, +2.0]: at most 2.0 points either way)" in text
     assert "It shrinks for no cell" in text
     assert "no change with length is measurable (11+ − 1-4 letters: +3.0 [-1.0, +7.0] points" in text
     assert "| yes | +12.0 [+11.0, +13.0] 5/5 |" in text
+    assert "| LSTM (course) − tanh RNN (LSTM-sized) | +0.1 [-2.0, +2.0] 5/5 | +0.1 [-2.0, +2.0] 5/5 |" in text
+    assert "3. **Gates.** Held-out accuracy, with every rung trained alike and at each rung's own best: gating" in text
     text = section(*fake_ladder(-0.12, ratio=0.5))
-    assert "gating lowers it" in text and "What lowers it measurably: gating." in text
+    assert "What lowers it measurably: gating." in text
     assert "It shrinks (interval below 1) for RNN (course), tanh RNN" in text
 
 
-def test_the_ladder_claims_nothing_where_the_views_disagree():
-    """Raw accuracy alone says +12 points for the forget gate: not a contribution when the
-    prior-corrected accuracy does not say it too, nor when the two cells had other budgets."""
-    text = section(*fake_ladder(0.12, views=("accuracy",)))
-    assert "no single change has a contribution that holds on both raw and prior-corrected" in text
-    assert "the forget gate depends on the score (accuracy +12.0 [+11.0, +13.0], prior-corrected no difference" in text
+def test_a_comparison_of_cells_not_trained_alike_is_marked_so():
     text = section(*fake_ladder(0.12, lstm_lr=0.003))
-    assert "no single change has a contribution that holds" in text
-    assert "the forget gate is not measured, its two cells were trained differently (lr 0.003 vs 0.01;" in text
     assert "| no: lr 0.003 vs 0.01 |" in text and "gating (not trained alike) +12.0" in text
 
 
