@@ -35,6 +35,11 @@ MISSING_DATA = f"the names data is not at {DATA}: set NAMES_DATA_DIR to a folder
 SMALL_TRAIN = {"iterations": 60, "eval_every": 20, "batch_size": 64, "threads": 1, "folds": [0, 1], "processes": 2}
 SMALL_EVALUATE = {"threads": 1, "bootstrap_draws": 1000}
 SMALL_FOLDS = SMALL_TRAIN["folds"]
+SMALL_BUDGETS = {k: v for k, v in SMALL_TRAIN.items() if k != "eval_every"}  # the matched budgets' share of it
+BUDGET_STAGES = tuple(f"budget@{lr}" for lr in yaml.safe_load((ROOT / "params.yaml").read_text())["budgets"]["lrs"])
+# What a change of the LSTM's hidden size re-runs: its own stages, and the matched budgets (each
+# rung is trained there at its own hidden size) with their comparison.
+LSTM_SIZE_CHANGE = {"params", "train_lstm", "score_lstm", "evaluate", *BUDGET_STAGES, "matched", "report"}
 
 
 def trained_sections(root: Path = ROOT) -> list[str]:
@@ -47,7 +52,7 @@ def small_params(root: Path = ROOT) -> dict:
     params = yaml.safe_load((root / "params.yaml").read_text())
     for section in trained_sections(root):
         params[section].update(SMALL_TRAIN)
-    params["budgets"].update({key: value for key, value in SMALL_TRAIN.items() if key in params["budgets"]})
+    params["budgets"].update(SMALL_BUDGETS)
     params["evaluate"].update(SMALL_EVALUATE)
     return params
 
@@ -168,6 +173,7 @@ class Clone:
         clone = cls(path, names_dir)
         clone.run("git", "init", "-q", "-b", "main")
         small = {f"{section}__{k}": v for section in trained_sections(path) for k, v in SMALL_TRAIN.items()}
+        small.update({f"budgets__{k}": v for k, v in SMALL_BUDGETS.items()})
         clone.set_params(**small, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()}, **params)
         clone.commit("clone with the small budget")
         return clone

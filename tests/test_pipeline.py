@@ -11,13 +11,22 @@ import time
 import pytest
 import yaml
 
-from surnames import cells
-from tests.helpers import SMALL_FOLDS, Clone, experiments, ran_stages, readme_block, readme_command
+from surnames import cells, ladder
+from tests.helpers import (
+    BUDGET_STAGES,
+    LSTM_SIZE_CHANGE,
+    SMALL_FOLDS,
+    Clone,
+    experiments,
+    ran_stages,
+    readme_block,
+    readme_command,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CELLS = tuple(cells.CELLS)
 EVERY_STAGE = {"params", "prepare", *(f"{kind}_{cell}" for kind in ("train", "score") for cell in CELLS), "baseline",
-               "score_baseline", "score_majority", "evaluate", "report"}
+               "score_baseline", "score_majority", "evaluate", *BUDGET_STAGES, "matched", "report"}
 FOLDS = 2  # prepare.folds of the session's clone (tests/conftest.py): the baseline fits two folds too
 SPLITS = ("train", "val", "test")
 OUTPUTS = ["data/raw/names", *[f"data/prepared/fold-{i}/{s}.csv" for i in range(FOLDS) for s in SPLITS],
@@ -46,7 +55,7 @@ def test_every_plot_has_data_for_both_models(reproduced):
     assert result.returncode == 0 and "could not find" not in result.stderr, result.stderr
     plots = json.loads(result.stdout)["data"]
     assert "errors" not in json.loads(result.stdout)
-    assert len(plots) == 8
+    assert len(plots) == 11
     sources = set()
     for name, renders in plots.items():
         values = renders[0]["content"]["data"]["values"]
@@ -56,6 +65,11 @@ def test_every_plot_has_data_for_both_models(reproduced):
             continue
         if name.startswith("plots/confusion/"):
             sources.add(name)
+            continue
+        if "by learning rate" in name:  # plots/budgets/<score>.csv: a line per rung, a point per lr
+            assert {row["field"] for row in values} == set(ladder.RUNGS), name
+            assert {row["lr"] for row in values} == {str(lr) for lr in yaml.safe_load(
+                (clone.path / "params.yaml").read_text())["budgets"]["lrs"]}, name
             continue
         files = {row.get("filename") or row["filename::field"].split("::")[0] for row in values}
         assert files in ({"rnn.csv", "lstm.csv"}, {"rnn/mean.csv", "lstm/mean.csv"}), (name, files)
@@ -110,7 +124,7 @@ def test_a_one_param_lstm_cell_runs_only_its_stages_and_the_readme_table_fits_12
     clone = reproduced
     clone.run("dvc", "exp", "remove", "-A")  # as after `make repro` and one cell
     output = clone.run("dvc", "exp", "run", "-n", "lstm-h16", "-S", "train_lstm.hidden_size=16")
-    assert ran_stages(output) == {"params", "train_lstm", "score_lstm", "evaluate", "report"}, output
+    assert ran_stages(output) == LSTM_SIZE_CHANGE, output
     table = clone.run(*readme_command(TABLE_MARKER))
     lines = [line for line in table.splitlines() if line.startswith("|")]
     assert "lstm-h16" in table and "train_lstm.hidden_size" in lines[0], table
