@@ -1,9 +1,10 @@
-"""score_<model>: one model's metrics, plot data and per-name predictions (surnames/score.py).
+"""score@<cell>, score_baseline, score_majority: one model's metrics, plot data and per-name
+predictions (surnames/score.py).
 
     python -m stages.score MODEL PREPARED [--models DIR] --metrics FILE --predictions FILE
         [--confusion FILE --length FILE --gradients FILE]          (paths from dvc.yaml)
 
-MODEL is a cell of surnames/cells.py (rnn, lstm or an ablation cell: give the three plot
+MODEL is a cell of surnames/registry.yaml (rnn, lstm or an ablation cell: give the three plot
 files), baseline, or majority (no --models folder). Params: the `evaluate` section of
 params.yaml, and the model's training section for the prior correction (`train_<model>` or
 `baseline`).
@@ -34,7 +35,7 @@ def main(argv):
     metrics = run(args.model, load_params("evaluate"), args.prepared, args.models, paths,
                   load_params(section) if section else None)
     train, test = metrics["train"]["balanced_accuracy"], metrics["test"]["balanced_accuracy"]
-    print(f"score_{args.model} (folds {metrics['folds']}): balanced accuracy, train {train['value']:.3f}, "
+    print(f"scored {args.model} (folds {metrics['folds']}): balanced accuracy, train {train['value']:.3f}, "
           f"test {test['value']:.3f} [{test['low']:.3f}, {test['high']:.3f}]")
 
 

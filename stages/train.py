@@ -1,4 +1,5 @@
-"""train_<cell>: one cell (a course cell or an ablation cell) per fold (surnames/train.py does the work).
+"""train_rnn, train_lstm, train@<cell>: one cell (a course cell or an ablation cell) per fold
+(surnames/train.py does the work).
 
     python -m stages.train MODEL PREPARED MODELS_DIR CURVES_DIR SUMMARY   (paths from dvc.yaml)
 

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from surnames import kernels
+from surnames import kernels, ladder
+from surnames.errors import ProjectError
 
 
 class Cell(nn.Module):
@@ -129,10 +130,16 @@ class LSTMOutputOpen(LSTM):
     open_gates = ("output",)
 
 
+# The classes a row of surnames/registry.yaml may name as its architecture.
+ARCHITECTURES = {"rnn": RNN, "lstm": LSTM, "tanh_rnn": TanhRNN,
+                 "lstm_forget_open": LSTMForgetOpen, "lstm_output_open": LSTMOutputOpen}
+_unknown = sorted({c.architecture for c in ladder.REGISTERED.values()} - set(ARCHITECTURES))
+if _unknown:
+    raise ProjectError(f"{ladder.REGISTRY}: architecture {', '.join(_unknown)} is not one of "
+                       f"{', '.join(ARCHITECTURES)}")
 # The course cells first; then the ablation ladder's cells, each one change from a course cell.
-CELLS = {"rnn": RNN, "lstm": LSTM, "tanh_rnn": TanhRNN, "wide_tanh_rnn": TanhRNN,
-         "lstm_forget_open": LSTMForgetOpen, "lstm_output_open": LSTMOutputOpen}
-ABLATIONS = tuple(CELLS)[2:]
+CELLS = {name: ARCHITECTURES[ladder.REGISTERED[name].architecture] for name in (*ladder.COURSE, *ladder.ABLATIONS)}
+ABLATIONS = ladder.ABLATIONS
 
 
 def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Cell:

@@ -5,16 +5,21 @@ from pathlib import Path
 
 import yaml
 
+from surnames import ladder
 from surnames.errors import ProjectError
 
 DVC_YAML = Path("dvc.yaml")
 
 
-def _section(path: Path, key: str) -> dict:
-    """dvc.yaml's `key` mapping. A YAML error's first line only: the rest is a multi-line
-    excerpt of the file, and the error is one line."""
+_REQUIRED = object()
+
+
+def _section(path: Path, key: str, default=_REQUIRED):
+    """dvc.yaml's `key` section (`default` when it has none and one is given). A YAML error's
+    first line only: the rest is a multi-line excerpt of the file, and the error is one line."""
     try:
-        return yaml.safe_load(Path(path).read_text())[key]
+        document = yaml.safe_load(Path(path).read_text())
+        return document[key] if default is _REQUIRED or key in document else default
     except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
         reason = str(error).splitlines()[0]
         raise ProjectError(f"cannot read the {key} of {path} ({reason}); run from the project's root") from None
@@ -22,40 +27,55 @@ def _section(path: Path, key: str) -> dict:
 
 def _stages(path: Path) -> dict:
     """The stages by name, as DVC expands them: a `foreach` stage is one `<name>@<item>` per
-    item (a list, or `${section.key}` of the params.yaml beside dvc.yaml), `${item}` filled in."""
+    item of its list, or per key of its mapping, `${item}` (`${key}`) filled in. The list or
+    mapping is inline or a `${name}` of the files in dvc.yaml's `vars` or of params.yaml."""
     stages = {}
     for name, entry in _section(path, "stages").items():
         if isinstance(entry, dict) and "foreach" in entry:
-            stages.update({f"{name}@{item}": _filled(entry["do"], str(item))
-                           for item in _items(entry["foreach"], Path(path).parent / "params.yaml")})
+            items = _items(entry["foreach"], path)
+            placeholder = "${key}" if isinstance(items, dict) else "${item}"
+            stages.update({f"{name}@{item}": _filled(entry["do"], placeholder, str(item)) for item in items})
         else:
             stages[name] = entry
     return stages
 
 
-def _items(foreach, params_path: Path) -> list:
-    if isinstance(foreach, list):
+def _items(foreach, path: Path) -> list | dict:
+    if isinstance(foreach, (list, dict)):
         return foreach
     keys = str(foreach).removeprefix("${").removesuffix("}").split(".")
-    try:
-        found = yaml.safe_load(params_path.read_text())
-        for key in keys:
-            found = found[key]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
-        raise ProjectError(f"cannot read {foreach} from {params_path} ({str(error).splitlines()[0]}); "
-                           "run from the project's root") from None
-    return list(found)
+    files = [Path(path).parent / name for name in (*_section(path, "vars", []), "params.yaml")]  # DVC's order
+    for file in files:
+        try:
+            found = yaml.safe_load(file.read_text())
+            for key in keys:
+                found = found[key]
+            return found
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            continue
+    raise ProjectError(f"cannot read {foreach} from {' or '.join(map(str, files))}; run from the project's root")
 
 
-def _filled(template, item: str):
-    """A foreach stage's `do`, with every `${item}` replaced by the item."""
+def _filled(template, placeholder: str, item: str):
+    """A foreach stage's `do`, with every placeholder (`${item}` or `${key}`) replaced by the item."""
     if isinstance(template, str):
-        return template.replace("${item}", item)
+        return template.replace(placeholder, item)
     if isinstance(template, list):
-        return [_filled(value, item) for value in template]
+        return [_filled(value, placeholder, item) for value in template]
     if isinstance(template, dict):
-        return {_filled(key, item): _filled(value, item) for key, value in template.items()}
+        return {_filled(key, placeholder, item): _filled(value, placeholder, item) for key, value in template.items()}
     return template
+
+
+def training_stage(model: str) -> str:
+    """The stage that trains `model`: train_rnn and train_lstm (the course cells), train@<cell>
+    (an ablation cell of surnames/registry.yaml), baseline."""
+    return model if model == "baseline" else f"train_{model}" if model in ladder.COURSE else f"train@{model}"
+
+
+def scoring_stage(model: str) -> str:
+    """The stage that scores `model`: score@<cell> for a cell, score_baseline, score_majority."""
+    return f"score@{model}" if model in ladder.REGISTERED else f"score_{model}"
 
 
 def artifacts(path: Path = DVC_YAML) -> dict:

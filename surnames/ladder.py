@@ -9,9 +9,28 @@ LSTM carries the lead, one change at a time (cells in surnames/cells.py):
                                                    lstm_output_open ─┘
 
 Each comparison is `model − against` on held-out names, paired (surnames/evaluate.py).
-Plain data, no torch: the report imports it too.
+The cells themselves are rows of surnames/registry.yaml (plain data, read here): their names,
+labels, classes, the course cell each is one change from, and what each rung's comparison
+isolates. Plain data, no torch: the report imports it too.
 """
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from surnames.errors import ProjectError
+
+REGISTRY = Path(__file__).with_name("registry.yaml")
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    label: str  # the report's name for it
+    architecture: str  # its class in surnames/cells.py
+    parent: str | None = None  # the course cell it is one change from; None for a course cell
+    against: str | None = None  # the rung its own comparison is against
+    isolates: str | None = None  # what that comparison changes
 
 
 @dataclass(frozen=True)
@@ -21,12 +40,32 @@ class Pair:
     isolates: str  # what the comparison changes, for the report's table
 
 
-PAIRS = (  # each cell against the rung below it, then the course LSTM against each cell
-    Pair("tanh_rnn", "rnn", "non-linearity: hidden = tanh(i2h(combined))"),
-    Pair("wide_tanh_rnn", "tanh_rnn", "capacity: the tanh RNN at the LSTM's parameter count"),
-    Pair("lstm_forget_open", "wide_tanh_rnn", "gates, forget gate held open, against the same capacity"),
-    Pair("lstm_output_open", "wide_tanh_rnn", "gates, output gate held open, against the same capacity"),
-    Pair("lstm", "wide_tanh_rnn", "gates: the whole LSTM against an RNN of its parameter count"),
+def read_registry(path: Path = REGISTRY) -> dict[str, Cell]:
+    """The registry's rows by name, bottom rung first, checked: one line naming what is wrong."""
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+        rows = {name: Cell(name, **fields) for name, fields in document["cells"].items()}
+        ablations = list(document["ablations"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
+        raise ProjectError(f"cannot read the registry of cells {path} ({str(error).splitlines()[0]})") from None
+    problems = [f"{c.name}: {field} {value!r} is not a cell" for c in rows.values()
+                for field, value in (("parent", c.parent), ("against", c.against)) if value and value not in rows]
+    problems += [f"{c.name}: against without isolates" for c in rows.values() if bool(c.against) != bool(c.isolates)]
+    if ablations != [c.name for c in rows.values() if c.parent]:
+        problems.append("ablations must list the cells with a parent, in the cells' order")
+    if problems:
+        raise ProjectError(f"{path}: {'; '.join(problems)}")
+    return rows
+
+
+REGISTERED = read_registry()
+RUNGS = tuple(REGISTERED)  # bottom to top
+COURSE = tuple(name for name, cell in REGISTERED.items() if cell.parent is None)
+ABLATIONS = tuple(name for name, cell in REGISTERED.items() if cell.parent)
+LABELS = {name: cell.label for name, cell in REGISTERED.items()}
+
+PAIRS = (  # each cell against the rung below it (the registry's `against`), then the course LSTM against each cell
+    *(Pair(c.name, c.against, c.isolates) for c in REGISTERED.values() if c.against),
     Pair("lstm", "lstm_forget_open", "the forget gate"),
     Pair("lstm", "lstm_output_open", "the output gate"),
     Pair("lstm", "tanh_rnn", "gates and capacity"),
@@ -36,9 +75,5 @@ PATH = (("tanh_rnn", "rnn", "non-linearity"), ("wide_tanh_rnn", "tanh_rnn", "cap
         ("lstm", "wide_tanh_rnn", "gating"))  # rnn -> lstm one change at a time: these add up to the gap
 GATING = (("lstm", "lstm_forget_open", "the forget gate"),  # and the gating comparison, split in two
           ("lstm_forget_open", "wide_tanh_rnn", "the rest of the LSTM (its forget gate held open)"))
-RUNGS = ("rnn", "tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open", "lstm")  # bottom to top
 PAIR_SCORES = ("accuracy", "corrected_accuracy", "balanced_accuracy", "macro_f1")
-LABELS = {"rnn": "RNN (course)", "tanh_rnn": "tanh RNN", "wide_tanh_rnn": "tanh RNN (LSTM-sized)",
-          "lstm_forget_open": "LSTM (forget gate open)", "lstm_output_open": "LSTM (output gate open)",
-          "lstm": "LSTM (course)"}
 OWN_BEST = "own best"  # the view of surnames/matched.py with each rung at its best val budget

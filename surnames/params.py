@@ -12,6 +12,7 @@ import math
 import os
 from pathlib import Path
 
+from surnames import ladder
 from surnames.errors import ProjectError
 
 
@@ -145,13 +146,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "val_fraction": number(float, "share of each fold's non-test names used for validation", high=0.9, above=0),
         "seed": number(int, "seed of the fold assignment and val split", 0, SEED_MAX),
     },
-    "train_rnn": _train_section("RNN"),
-    "train_lstm": _train_section("LSTM"),
-    # The ablation ladder's cells (surnames/cells.py): each one change from a course cell.
-    "train_tanh_rnn": _train_section("tanh RNN"),
-    "train_wide_tanh_rnn": _train_section("wide tanh RNN"),
-    "train_lstm_forget_open": _train_section("LSTM (forget gate open)"),
-    "train_lstm_output_open": _train_section("LSTM (output gate open)"),
+    # One section per cell of surnames/registry.yaml: the course cells, then the ablation ladder's.
+    **{f"train_{name}": _train_section(ladder.LABELS[name]) for name in (*ladder.COURSE, *ladder.ABLATIONS)},
     # Matched budgets (surnames/budgets.py): every rung trained alike, once per lr.
     "budgets": {
         "lrs": rates("one budget per learning rate: every rung is trained at each"),

@@ -5,7 +5,7 @@ r"""predict: the languages a trained model gives a surname, top-K with probabili
     surnames-predict ...                            # the same, where the package is pip-installed
 
 The prediction averages the probabilities of the cell's fold models (an ensemble): the
-folder of fold-<i>.pt files that dvc.yaml's `train_<model>` stage writes, unless
+folder of fold-<i>.pt files that dvc.yaml's training stage writes (train_<cell>, train@<cell>, baseline), unless
 --model-path names another folder or one model file. Every name of the data set was seen
 (as a train or val name) by all but one fold model, so this average has no honest held-out
 figure.
@@ -96,9 +96,8 @@ MODELS = (*cells.CELLS, "baseline")
 
 
 def trained_models(model: str, dvc_file: Path = dvc_yaml.DVC_YAML) -> Path:
-    """The folder of fold models that dvc.yaml's train_<model> (or baseline) stage writes: its
-    one cached out."""
-    (path,) = dvc_yaml.cached_outs("baseline" if model == "baseline" else f"train_{model}", dvc_file)
+    """The folder of fold models that dvc.yaml's stage training `model` writes: its one cached out."""
+    (path,) = dvc_yaml.cached_outs(dvc_yaml.training_stage(model), dvc_file)
     return Path(path)
 
 
@@ -165,7 +164,7 @@ def main(argv):
     parser.add_argument("names", nargs="*", metavar="NAME", help="surnames (default: one per line on stdin)")
     parser.add_argument("--model", choices=MODELS, default="lstm")
     parser.add_argument("--model-path", type=Path,
-                        help="a folder of fold-<i>.pt files or one model file (default: the train_<model> stage's)")
+                        help="a folder of fold-<i>.pt files or one model file (default: its training stage's)")
     parser.add_argument("--top", type=int, default=3, help="how many languages to show (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON array (ASCII)")
     args = parser.parse_args(argv)

@@ -74,7 +74,7 @@ def _field(text: str) -> str:
 
 def csv_bytes(scored: Scored, categories: list[str]) -> bytes:
     """The predictions file of `scored`, line by line with the csv module's quoting (0.15 s for
-    score_lstm's file here; the csv module's writer took 0.47 s, pandas 0.35 s, under cProfile)."""
+    score@lstm's file here; the csv module's writer took 0.47 s, pandas 0.35 s, under cProfile)."""
     languages = [_field(language) for language in categories]
     distances = scored.gradients.norms.shape[1] if scored.gradients is not None else 0
     lines = [",".join(COLUMNS + [f"{GRADIENT}{d}" for d in range(distances)])]

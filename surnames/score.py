@@ -9,8 +9,8 @@ bootstrap, folds then names (surnames/bootstrap.py), with a fixed seed, so every
 evaluate's paired comparisons, see the same resampled folds and names.
 
 The models it knows are the entries of SCORED: adding a model is one entry there (how to
-get each fold's predictor), one `score_<model>` stage in dvc.yaml, and its metrics file in
-the report stage.
+get each fold's predictor), one scoring stage in dvc.yaml (score@<cell>, score_baseline,
+score_majority), and its metrics file in the report stage.
 """
 from collections.abc import Callable
 from dataclasses import dataclass

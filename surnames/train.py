@@ -1,4 +1,4 @@
-"""train_<cell> (train_rnn, train_lstm and the ablation cells'): one script, one model per fold,
+"""train_rnn, train_lstm and train@<cell> (the ablation cells): one script, one model per fold,
 `python -m stages.train MODEL PREPARED MODELS_DIR CURVES_DIR SUMMARY` (paths from dvc.yaml).
 
 For each fold i in `folds`, trains one cell of surnames/cells.py (RNG seed `seed + i`) on minibatches drawn from

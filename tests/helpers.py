@@ -39,7 +39,7 @@ SMALL_BUDGETS = {k: v for k, v in SMALL_TRAIN.items() if k != "eval_every"}  # t
 BUDGET_STAGES = tuple(f"budget@{lr}" for lr in yaml.safe_load((ROOT / "params.yaml").read_text())["budgets"]["lrs"])
 # What a change of the LSTM's hidden size re-runs: its own stages, and the matched budgets (each
 # rung is trained there at its own hidden size) with their comparison.
-LSTM_SIZE_CHANGE = {"params", "train_lstm", "score_lstm", "evaluate", *BUDGET_STAGES, "matched", "report"}
+LSTM_SIZE_CHANGE = {"params", "train_lstm", "score@lstm", "evaluate", *BUDGET_STAGES, "matched", "report"}
 
 
 def trained_sections(root: Path = ROOT) -> list[str]:
@@ -60,7 +60,10 @@ def small_params(root: Path = ROOT) -> dict:
 @contextmanager
 def inside(directory: Path, **env: str):
     """Run a block from `directory` with extra environment variables, as DVC runs a stage;
-    `with inside(d) as d:` gives the directory back."""
+    `with inside(d) as d:` gives the directory back. The repo's code goes on PYTHONPATH: a
+    worker process starts with the working directory first on its path, where a test project's
+    surnames/ (the registry dvc.yaml reads) would otherwise hide the package."""
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))), **env}
     old_cwd, old_env = Path.cwd(), {key: os.environ.get(key) for key in env}
     os.chdir(directory)
     os.environ.update(env)
@@ -115,8 +118,11 @@ def assert_one_line(err: str, status: int, expected: str, anywhere: bool = False
 
 
 def make_project(path: Path, params: dict) -> Path:
-    """A directory laid out like the repo's root (manifest, dvc.yaml, params), without outputs."""
+    """A directory laid out like the repo's root (manifest, dvc.yaml with the registry it reads,
+    params), without outputs."""
     (path / "data").mkdir(parents=True)
+    (path / "surnames").mkdir()
+    shutil.copy(ROOT / "surnames/registry.yaml", path / "surnames")
     shutil.copy(ROOT / "data/names.sha256", path / "data")
     shutil.copy(ROOT / "data/names.lines", path / "data")
     shutil.copy(ROOT / "dvc.yaml", path)

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from surnames import cells, dvc_yaml, native
+from surnames import cells, dvc_yaml, ladder, native
 from surnames.errors import ProjectError
 from tests.helpers import ROOT
 
 CODE = ("stages.", "surnames.")
 CELLS = tuple(cells.CELLS)
-TRAINING = tuple(f"train_{cell}" for cell in CELLS)
-SCORING = (*(f"score_{cell}" for cell in CELLS), "score_baseline", "score_majority")
+TRAINING = tuple(dvc_yaml.training_stage(cell) for cell in CELLS)
+SCORING = tuple(dvc_yaml.scoring_stage(model) for model in (*CELLS, "baseline", "majority"))
 BUDGETS = tuple(f"budget@{lr}" for lr in yaml.safe_load((ROOT / "params.yaml").read_text())["budgets"]["lrs"])
 
 
@@ -41,11 +41,13 @@ def imported_modules(module: str) -> set[str]:
                 continue
             todo += [name for name in names if name.startswith(CODE) and module_file(name).is_file()]
     files = {module_file(m).relative_to(ROOT).as_posix() for m in seen}
-    return files | (SOURCES_READ["surnames/native.py"] if "surnames/native.py" in files else set())
+    return files.union(*(read for module, read in SOURCES_READ.items() if module in files))
 
 
-# modules that read other code at run time: the C sources that surnames/native.py compiles
-SOURCES_READ = {"surnames/native.py": {path.relative_to(ROOT).as_posix() for path in native.SOURCES}}
+# modules that read other files of the code at run time: the C sources that surnames/native.py
+# compiles, the registry of cells that surnames/ladder.py reads
+SOURCES_READ = {"surnames/native.py": {path.relative_to(ROOT).as_posix() for path in native.SOURCES},
+                "surnames/ladder.py": {ladder.REGISTRY.relative_to(ROOT).as_posix()}}
 
 
 def dep_problems(dvc_file: Path) -> list[str]:
@@ -59,9 +61,11 @@ def dep_problems(dvc_file: Path) -> list[str]:
 
 
 def edited_copy(folder: Path, text: str) -> None:
-    """dvc.yaml edited, in `folder` beside a copy of params.yaml (its foreach stages read it)."""
+    """dvc.yaml edited, in `folder` beside copies of params.yaml and the registry (its foreach stages read them)."""
     (folder / "dvc.yaml").write_text(text)
     shutil.copy(ROOT / "params.yaml", folder)
+    (folder / "surnames").mkdir()
+    shutil.copy(ladder.REGISTRY, folder / "surnames")
 
 
 def test_every_stage_depends_on_exactly_the_modules_it_imports():
@@ -70,9 +74,12 @@ def test_every_stage_depends_on_exactly_the_modules_it_imports():
 
 @pytest.mark.parametrize("line, stages", [
     # an anchor's line counts for every stage that uses it (train_*, score_*), a foreach stage's for
-    # each of its stages (budget@<lr>)
-    ("      - surnames/kernels.py\n", {*TRAINING, "baseline", *SCORING, "evaluate", "matched"}),
-    ("      - surnames/atomic.py\n", {"prepare", *TRAINING, "baseline", *SCORING, "evaluate", "matched", "report"}),
+    # each of its stages (train@<cell>, score@<cell>, budget@<lr>)
+    ("      - surnames/kernels.py\n", {*TRAINING, "baseline", "score_baseline", "score_majority", "evaluate",
+                                     "matched"}),
+    ("        - surnames/kernels.py\n", {*SCORING[:len(CELLS)], *BUDGETS}),
+    ("      - surnames/atomic.py\n", {"prepare", *TRAINING, "baseline", "score_baseline", "score_majority",
+                                    "evaluate", "matched", "report"}),
     ("        - surnames/budgets.py\n", set(BUDGETS)),
 ])
 def test_a_removed_dep_line_is_caught(tmp_path, line, stages):
@@ -128,11 +135,12 @@ def test_every_input_another_stage_writes_is_a_dep():
 
 def test_a_missing_model_dep_is_caught(tmp_path):
     text = (ROOT / "dvc.yaml").read_text()
-    line = "      - data/prepared\n      - models/lstm\n"  # in score_lstm's deps
+    line = "        - data/prepared\n        - models/${key}\n"  # in score@<cell>'s deps
     assert text.count(line) == 1
-    edited_copy(tmp_path, text.replace(line, "      - data/prepared\n"))
+    edited_copy(tmp_path, text.replace(line, "        - data/prepared\n"))
     assert input_problems(tmp_path / "dvc.yaml") == [
-        "score_lstm: reads models/lstm (written by train_lstm) but does not depend on it"]
+        f"{dvc_yaml.scoring_stage(cell)}: reads models/{cell} (written by {dvc_yaml.training_stage(cell)}) but does "
+        "not depend on it" for cell in ladder.RUNGS]
 
 
 def test_every_trained_model_folder_is_a_published_artifact():

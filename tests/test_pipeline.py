@@ -90,7 +90,7 @@ def test_a_quick_temp_cell_trains_fold_0_only_and_finds_the_data_through_a_relat
                            "-S", "train_rnn.folds=[0]", "-S", "train_lstm.folds=[0]")
     finally:
         clone.env["NAMES_DATA_DIR"] = str(names_dir)
-    assert ran_stages(output) == {"params", "prepare", "train_rnn", "train_lstm", "score_rnn", "score_lstm",
+    assert ran_stages(output) == {"params", "prepare", "train_rnn", "train_lstm", "score@rnn", "score@lstm",
                                   "evaluate", "report"}, output
     diff = clone.json("dvc", "metrics", "diff", "HEAD", "quick", "--json")
     assert "test.accuracy.difference" in diff["metrics/compare.json"]
@@ -165,7 +165,7 @@ def test_a_refused_or_failed_stage_keeps_the_last_good_outputs(reproduced):
     output = clone.fail("dvc", "repro")
     assert "error: no test name has 99 letters" in output and "Traceback" not in output, output
     assert {path: (clone.path / path).read_bytes() for path in KEPT} == before
-    assert "score_rnn" in clone.run("dvc", "status")  # still to be re-run
+    assert "score@rnn" in clone.run("dvc", "status")  # still to be re-run
     # a training stage that fails: its git-kept outputs stay, its cached models come back with dvc checkout
     (clone.path / "params.yaml").write_text(params.replace("lr: 0.01", "lr: 1000.0"))
     output = clone.fail("dvc", "repro", "train_lstm")
@@ -175,9 +175,9 @@ def test_a_refused_or_failed_stage_keeps_the_last_good_outputs(reproduced):
     assert {path.name: path.read_bytes() for path in (clone.path / "models/lstm").iterdir()} == models
     assert "train_lstm" in clone.run("dvc", "status")
     (clone.path / "params.yaml").write_text(params)
-    # params had passed the runtime-failing file; score_rnn's cached predictions were removed by
+    # params had passed the runtime-failing file; score@rnn's cached predictions were removed by
     # DVC before it failed, so it runs again and writes the same files
-    assert ran_stages(clone.run("dvc", "repro")) == {"params", "score_rnn"}
+    assert ran_stages(clone.run("dvc", "repro")) == {"params", "score@rnn"}
     assert "up to date" in clone.run("dvc", "status")
     assert {path: (clone.path / path).read_bytes() for path in KEPT} == before
     assert not [p for p in clone.path.rglob("*.tmp-*") if ".dvc" not in p.parts]
@@ -225,7 +225,7 @@ def test_the_readme_s_everyday_cells_run_in_order_each_one_change_from_main(repr
     commands = readme_block(EVERYDAY_MARKER)
     assert len(commands) == 2 and all(command[:3] == ["dvc", "exp", "run"] for command in commands)
     outputs = [clone.run(*command) for command in commands]
-    assert ran_stages(outputs[1]) == {"params", "train_lstm", "score_lstm", "evaluate", "report"}, outputs[1]
+    assert ran_stages(outputs[1]) == {"params", "train_lstm", "score@lstm", "evaluate", "report"}, outputs[1]
     assert (clone.path / "params.yaml").read_bytes() == params_before
     main = yaml.safe_load(params_before)
     cells_params = [data["params"]["params.yaml"]["data"]

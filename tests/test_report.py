@@ -1,7 +1,7 @@
 import json
 import re
 
-from surnames import cells, ladder_wording, matched_wording, report, wording
+from surnames import cells, ladder, ladder_wording, matched_wording, report, wording
 from surnames.scores import SCORES
 from tests.helpers import call_main, inside
 
@@ -235,8 +235,8 @@ def test_the_ladder_section_s_numbers_come_from_the_metrics(small_run):
     assert "## Why the LSTM wins" in text and "![the ablation ladder](ladder.png)" in text
     for e in compare["ladder"]:
         assert wording.signed(e) in text, e
-    for cell in ("tanh_rnn", "wide_tanh_rnn", "lstm_forget_open", "lstm_output_open"):
+    for cell in ladder.ABLATIONS:
         metrics = json.loads((small_run / f"metrics/{cell}.json").read_text())
         assert wording.with_interval(metrics["test"]["balanced_accuracy"]) in text
     frame = (small_run / "plots/ladder.csv").read_text().splitlines()
-    assert frame[0] == "rung,model,kind,score,value,low,high" and len(frame) == 1 + 2 * 7
+    assert frame[0] == "rung,model,kind,score,value,low,high" and len(frame) == 1 + 2 * (len(ladder.RUNGS) + 1)

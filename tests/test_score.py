@@ -142,7 +142,7 @@ def run_cli(capsys, *argv) -> tuple[int, str]:
 
 
 def run_stage(capsys, stage: str) -> tuple[int, str]:
-    """A score_<model> stage with dvc.yaml's arguments."""
+    """A score@<cell> stage with dvc.yaml's arguments."""
     return run_cli(capsys, *dvc_yaml.module_args(stage, ROOT / "dvc.yaml"))
 
 
@@ -156,7 +156,7 @@ def run_stage(capsys, stage: str) -> tuple[int, str]:
 ])
 def test_missing_or_corrupt_model_is_one_line_and_writes_nothing(score_project, capsys, damage, message):
     damage(score_project)
-    status, err = run_stage(capsys, "score_rnn")
+    status, err = run_stage(capsys, "score@rnn")
     assert_one_line(err, status, message)
     assert not any((score_project / d).exists() for d in ("metrics", "plots", "predictions"))
 
@@ -166,7 +166,7 @@ def test_model_trained_on_other_languages_is_refused(score_project, capsys):
     payload = torch.load(path, weights_only=True)
     payload["categories"] = sorted(payload["categories"][:-1] + ["Klingon"])
     torch.save(payload, path)
-    status, err = run_stage(capsys, "score_rnn")
+    status, err = run_stage(capsys, "score@rnn")
     assert status == 1 and "trained on other languages than categories.json" in err
 
 
