@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from surnames import cells, ladder
+from surnames import cells, dvc_yaml, ladder
 from tests.helpers import (
     BUDGET_STAGES,
     LSTM_SIZE_CHANGE,
@@ -25,8 +25,9 @@ from tests.helpers import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CELLS = tuple(cells.CELLS)
-EVERY_STAGE = {"params", "prepare", *(f"{kind}_{cell}" for kind in ("train", "score") for cell in CELLS), "baseline",
-               "score_baseline", "score_majority", "evaluate", *BUDGET_STAGES, "matched", "report"}
+EVERY_STAGE = {"params", "prepare", *(dvc_yaml.training_stage(cell) for cell in CELLS),
+               *(dvc_yaml.scoring_stage(cell) for cell in CELLS), "baseline", "score_baseline", "score_majority",
+               "evaluate", *BUDGET_STAGES, "matched", "report"}
 FOLDS = 2  # prepare.folds of the session's clone (tests/conftest.py): the baseline fits two folds too
 SPLITS = ("train", "val", "test")
 OUTPUTS = ["data/raw/names", *[f"data/prepared/fold-{i}/{s}.csv" for i in range(FOLDS) for s in SPLITS],
