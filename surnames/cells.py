@@ -139,7 +139,6 @@ if _unknown:
                        f"{', '.join(ARCHITECTURES)}")
 # The course cells first; then the ablation ladder's cells, each one change from a course cell.
 CELLS = {name: ARCHITECTURES[ladder.REGISTERED[name].architecture] for name in (*ladder.COURSE, *ladder.ABLATIONS)}
-ABLATIONS = ladder.ABLATIONS
 
 
 def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Cell:

@@ -11,15 +11,14 @@ from surnames.errors import ProjectError
 DVC_YAML = Path("dvc.yaml")
 
 
-_REQUIRED = object()
-
-
-def _section(path: Path, key: str, default=_REQUIRED):
-    """dvc.yaml's `key` section (`default` when it has none and one is given). A YAML error's
-    first line only: the rest is a multi-line excerpt of the file, and the error is one line."""
+def _document(path: Path, key: str) -> dict:
+    """dvc.yaml, parsed, for its `key` section: an error names the section it was read for. A
+    YAML error's first line only: the rest is a multi-line excerpt of the file, and the error is
+    one line."""
     try:
         document = yaml.safe_load(Path(path).read_text())
-        return document[key] if default is _REQUIRED or key in document else default
+        document[key]  # the section it is read for must be there: a KeyError names it
+        return document
     except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
         reason = str(error).splitlines()[0]
         raise ProjectError(f"cannot read the {key} of {path} ({reason}); run from the project's root") from None
@@ -29,10 +28,12 @@ def _stages(path: Path) -> dict:
     """The stages by name, as DVC expands them: a `foreach` stage is one `<name>@<item>` per
     item of its list, or per key of its mapping, `${item}` (`${key}`) filled in. The list or
     mapping is inline or a `${name}` of the files in dvc.yaml's `vars` or of params.yaml."""
+    document = _document(path, "stages")
+    files = [Path(path).parent / name for name in (*document.get("vars", []), "params.yaml")]
     stages = {}
-    for name, entry in _section(path, "stages").items():
+    for name, entry in document["stages"].items():
         if isinstance(entry, dict) and "foreach" in entry:
-            items = _items(entry["foreach"], path)
+            items = _items(entry["foreach"], files)
             placeholder = "${key}" if isinstance(items, dict) else "${item}"
             stages.update({f"{name}@{item}": _filled(entry["do"], placeholder, str(item)) for item in items})
         else:
@@ -40,11 +41,12 @@ def _stages(path: Path) -> dict:
     return stages
 
 
-def _items(foreach, path: Path) -> list | dict:
+def _items(foreach, files: list[Path]) -> list | dict:
+    """A foreach's list or mapping: inline, or `${name}` looked up in `files` (DVC refuses a name
+    that two of them define, so the first file that has it is the one)."""
     if isinstance(foreach, (list, dict)):
         return foreach
     keys = str(foreach).removeprefix("${").removesuffix("}").split(".")
-    files = [Path(path).parent / name for name in (*_section(path, "vars", []), "params.yaml")]  # DVC's order
     for file in files:
         try:
             found = yaml.safe_load(file.read_text())
@@ -80,11 +82,11 @@ def scoring_stage(model: str) -> str:
 
 def artifacts(path: Path = DVC_YAML) -> dict:
     """The model registry's entries (`artifacts:`), by name."""
-    return _section(path, "artifacts") or {}
+    return _document(path, "artifacts")["artifacts"] or {}
 
 
 def stage(name: str, path: Path = DVC_YAML) -> dict:
-    plain = _section(path, "stages")  # a stage that is not a foreach one needs no params.yaml
+    plain = _document(path, "stages")["stages"]  # a stage that is not a foreach one needs no vars file
     if isinstance(plain.get(name), dict) and "foreach" not in plain[name]:
         return plain[name]
     stages = _stages(path)

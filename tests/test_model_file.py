@@ -3,7 +3,7 @@ import re
 import pytest
 import torch
 
-from surnames import cells, model_file
+from surnames import cells, ladder, model_file
 from surnames.alphabet import ALPHABET
 from surnames.errors import ProjectError
 from tests.helpers import LANGUAGES
@@ -83,7 +83,7 @@ OTHER_WEIGHTS = {"tanh_rnn": "lstm", "wide_tanh_rnn": "lstm_output_open", "lstm_
                  "lstm_output_open": "lstm_forget_open"}
 
 
-@pytest.mark.parametrize("name", cells.ABLATIONS)
+@pytest.mark.parametrize("name", ladder.ABLATIONS)
 @pytest.mark.parametrize("change, message", [
     (None, None),
     (lambda p: p.update(hidden_size=7), "size mismatch"),

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from surnames import cells, kernels, native
+from surnames import cells, kernels, ladder, native
 from surnames.alphabet import encode
 from tests.helpers import ROOT
 
@@ -157,7 +157,7 @@ def test_both_loops_compute_the_same_values(name):
         torch.testing.assert_close(compiled, portable, atol=2e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", cells.ABLATIONS)
+@pytest.mark.parametrize("name", ladder.ABLATIONS)
 def test_an_ablation_cell_is_one_change_from_its_course_cell(name):
     """Same layers as its course cell, less an open gate's. On the same weights, the course LSTM
     with that gate's layer saturated at 1 computes what the open-gate cell does; the tanh RNN

@@ -11,7 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from surnames import cells, predict
+from surnames import ladder, predict
 from surnames.alphabet import transliterate
 from tests.helpers import ROOT, assert_one_line, call_main, inside, run_module
 
@@ -208,7 +208,7 @@ def test_cli_refuses_the_baseline_for_a_cell(trained, capsys):
     assert_one_line(capsys.readouterr().err, status, "models/baseline/fold-0.pt holds a baseline model, not rnn")
 
 
-@pytest.mark.parametrize("cell", cells.ABLATIONS)
+@pytest.mark.parametrize("cell", ladder.ABLATIONS)
 def test_cli_predicts_with_every_ablation_cell(small_run, capsys, cell):
     """predict --model <cell>: the cell's fold models from the folder dvc.yaml's train_<cell> writes."""
     with inside(small_run):

@@ -61,7 +61,7 @@ def test_the_project_agrees_with_its_registry():
 def test_the_cells_classes_schema_and_labels_come_from_the_registry():
     rows = ladder.read_registry()
     assert ladder.RUNGS == tuple(rows) and set(cells.CELLS) == set(rows)
-    assert cells.ABLATIONS == ladder.ABLATIONS == tuple(n for n, c in rows.items() if c.parent)
+    assert ladder.ABLATIONS == tuple(n for n, c in rows.items() if c.parent)
     assert all(cells.CELLS[n] is cells.ARCHITECTURES[c.architecture] for n, c in rows.items())
     assert {s.removeprefix("train_") for s in SCHEMA if s.startswith("train_")} == set(rows)
     assert all(SCHEMA[f"train_{n}"]["hidden_size"].doc.startswith(c.label) for n, c in rows.items())

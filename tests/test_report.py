@@ -1,7 +1,7 @@
 import json
 import re
 
-from surnames import cells, ladder, ladder_wording, matched_wording, report, wording
+from surnames import ladder, ladder_wording, matched_wording, report, wording
 from surnames.scores import SCORES
 from tests.helpers import call_main, inside
 
@@ -94,7 +94,7 @@ def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path
     plots = [arg for kind in report.PLOT_KINDS for arg in (f"--{kind}", str(small_run / "plots" / kind))]
     common = ["--data-stats", "data/stats.json", "--compare", "metrics/compare.json", *plots,
               "--references", "metrics/baseline.json", "metrics/majority.json",
-              "--ladder", *(f"metrics/{cell}.json" for cell in cells.ABLATIONS),
+              "--ladder", *(f"metrics/{cell}.json" for cell in ladder.ABLATIONS),
               "--ladder-plot", str(tmp_path / "l.csv"), "--matched", "metrics/matched.json"]
     with inside(small_run):
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "metrics/lstm.json",
@@ -112,7 +112,6 @@ def fake_ladder(forget: float, ratio: float = 1.5, views=("accuracy", "corrected
     gate's comparison on the scores `views` is `forget` (with a ±0.01 interval), every other one
     straddles 0; each rung's gradient ratio is `ratio`; every cell is trained at Adam 0.01 ×
     500 × 256 but the course LSTM at `lstm_lr`."""
-    from surnames import ladder
     flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(ratio, ratio - 0.1, ratio + 0.1)}
     cells = {m: {"test": {key: score(0.5, 0.49, 0.51) for key in ladder.PAIR_SCORES}, "gradient_flow": flow}
              for m in ladder.RUNGS}
