@@ -31,8 +31,13 @@ test: $(STAMP) browser
 	python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 # The end-to-end tests: DVC itself in temporary git clones, and two machines through a local S3 server.
+# Two worker processes (pytest-xdist): a DVC case is mostly one process starting Python and torch,
+# so one of two cores sat idle. One `dvc repro` makes the session clone, each worker a copy of it
+# (tests/conftest.py); each test file stays in one worker (loadfile: its module fixtures, such as
+# the S3 server, are made once). `PYTEST_ARGS="-n 0 -s"` runs them here, printing every command.
+E2E_WORKERS ?= 2
 e2e: $(STAMP)
-	python -m pytest -m e2e $(PYTEST_ARGS)
+	python -m pytest -m e2e -n $(E2E_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The browser test (tests/test_plots_offline.py) renders `dvc plots show`'s page in Debian's
 # chromium. Installed here when missing and we are root with apt-get (as on a fresh CI machine);

@@ -10,6 +10,7 @@
 import http.server
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from filelock import FileLock
 
 from surnames import cells, model_file, predict, train
 from surnames.alphabet import ALPHABET
@@ -94,14 +96,34 @@ class Reproduced(Clone):
     first_repro: str
 
 
+def reproduce(path: Path, names_dir: Path) -> Reproduced:
+    clone = Reproduced.of_working_tree(path, names_dir, prepare__folds=2)
+    clone.first_repro = clone.run("dvc", "repro")
+    clone.commit("small run")
+    (path.parent / f"{path.name}.log").write_text(clone.first_repro)
+    return clone
+
+
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory, names_dir) -> Reproduced:
     """The working tree in a new git repository, small budget and two folds (prepare.folds=2,
     so that the baseline fits two too), `dvc repro` run and committed. Shared by the e2e
-    tests; each one that changes it restores it (Clone.restore) when done."""
-    clone = Reproduced.of_working_tree(tmp_path_factory.mktemp("reproduced"), names_dir, prepare__folds=2)
-    clone.first_repro = clone.run("dvc", "repro")
-    clone.commit("small run")
+    tests; each one that changes it restores it (Clone.restore) when done.
+
+    Under pytest-xdist (`make e2e`: 2 workers) the first worker to get here runs that `dvc
+    repro` once, under a file lock, and every worker takes its own copy of it (git clone, DVC
+    cache, checkout: seconds), so two workers never share one workspace."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return reproduce(tmp_path_factory.mktemp("reproduced"), names_dir)
+    shared = tmp_path_factory.getbasetemp().parent / "reproduced"  # the workers' common base folder
+    with FileLock(f"{shared}.lock"):
+        if not (shared.parent / "reproduced.log").exists():
+            shutil.rmtree(shared, ignore_errors=True)  # what a worker that failed here left
+            shared.mkdir()
+            reproduce(shared, names_dir)
+    clone = Reproduced.copy_of(Clone(shared, names_dir), tmp_path_factory.mktemp("reproduced"))
+    clone.first_repro = (shared.parent / "reproduced.log").read_text()
     return clone
 
 
