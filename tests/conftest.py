@@ -100,7 +100,6 @@ def reproduce(path: Path, names_dir: Path) -> Reproduced:
     clone = Reproduced.of_working_tree(path, names_dir, prepare__folds=2)
     clone.first_repro = clone.run("dvc", "repro")
     clone.commit("small run")
-    (path.parent / f"{path.name}.log").write_text(clone.first_repro)
     return clone
 
 
@@ -112,18 +111,18 @@ def reproduced(tmp_path_factory, names_dir) -> Reproduced:
 
     Under pytest-xdist (`make e2e`: 2 workers) the first worker to get here runs that `dvc
     repro` once, under a file lock, and every worker takes its own copy of it (git clone, DVC
-    cache, checkout: seconds), so two workers never share one workspace."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None:
+    cache, checkout), so two workers never share one workspace."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
         return reproduce(tmp_path_factory.mktemp("reproduced"), names_dir)
     shared = tmp_path_factory.getbasetemp().parent / "reproduced"  # the workers' common base folder
+    log = shared.parent / "reproduced.log"  # written last: the shared clone is complete
     with FileLock(f"{shared}.lock"):
-        if not (shared.parent / "reproduced.log").exists():
+        if not log.exists():
             shutil.rmtree(shared, ignore_errors=True)  # what a worker that failed here left
             shared.mkdir()
-            reproduce(shared, names_dir)
+            log.write_text(reproduce(shared, names_dir).first_repro)
     clone = Reproduced.copy_of(Clone(shared, names_dir), tmp_path_factory.mktemp("reproduced"))
-    clone.first_repro = (shared.parent / "reproduced.log").read_text()
+    clone.first_repro = log.read_text()
     return clone
 
 
