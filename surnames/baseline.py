@@ -40,7 +40,7 @@ def fit(params: dict, names: list[str], languages: list[str]):
 def fit_fold(params: dict, fold_dir: Path, categories: list[str], model_path: Path) -> None:
     train = read_split(fold_dir, "train", categories)
     vectorizer, classifier = fit(params, train.names, train.languages)
-    tfidf.save(model_path, vectorizer, classifier, categories)
+    tfidf.save(model_path, vectorizer, classifier, categories, train.languages)
     print(f"baseline {fold_dir.name}: {len(vectorizer.vocabulary_):,} n-grams", flush=True)
 
 

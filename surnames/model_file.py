@@ -3,6 +3,13 @@
 A model file is a `torch.save` archive of a plain dict (loadable with weights_only=True, so
 no code can ride along): for a cell {"model": a name in cells.CELLS, "state_dict", "categories",
 "alphabet", "hidden_size"}; the baseline's keys are in surnames/tfidf.py.
+
+Both kinds also hold what predict needs to say which prior over languages its probabilities
+assume (PRIOR_KEYS): "train_counts", the fold's training names per language (ints, in the order
+of "categories"), and "prior_power", how many times training divided the languages' frequencies
+out of the model's prior (surnames.score.prior_power: 1 for the balanced draw, 1 more for
+balanced loss or class weights). A model's outputs thus assume a prior proportional to
+frequency ** (1 - prior_power). Scoring does not read them; predict refuses a file without them.
 """
 import io
 import re
@@ -15,11 +22,49 @@ from surnames.alphabet import ALPHABET
 from surnames.errors import ProjectError
 
 KEYS = {"model", "state_dict", "categories", "alphabet", "hidden_size"}
+PRIOR_KEYS = ("train_counts", "prior_power")
+MAX_PRIOR_POWER = 2  # the balanced draw and balanced loss weights, each once
 
 
-def save(path: Path, model_name: str, model: cells.Cell, categories: list[str]) -> None:
+def save(path: Path, model_name: str, model: cells.Cell, categories: list[str], *,
+         train_counts: list[int] | None = None, prior_power: int | None = None) -> None:
+    """A cell as a model file; with train_counts and prior_power (PRIOR_KEYS), as training writes it,
+    a file predict can use (without them, one it refuses)."""
     save_payload(path, {"model": model_name, "state_dict": model.state_dict(), "categories": categories,
-                        "alphabet": ALPHABET, "hidden_size": model.hidden_size})
+                        "alphabet": ALPHABET, "hidden_size": model.hidden_size,
+                        **prior_payload(train_counts, prior_power)})
+
+
+def cell_prior_power(training: dict) -> int:
+    """A cell's prior_power from its training params (surnames.score.prior_power for a cell): once
+    for the balanced draw, once for balanced loss weights."""
+    return int(training["sampler"] == "balanced") + int(training["loss_weights"] == "balanced")
+
+
+def prior_payload(train_counts: list[int] | None, prior_power: int | None) -> dict:
+    """The PRIOR_KEYS entries of a payload (plain ints, loadable with weights_only=True), or none."""
+    if train_counts is None and prior_power is None:
+        return {}
+    if train_counts is None or prior_power is None:
+        raise ValueError("give both train_counts and prior_power, or neither")
+    return {"train_counts": [int(count) for count in train_counts], "prior_power": int(prior_power)}
+
+
+def read_prior(path: Path, payload: dict, n_categories: int) -> tuple[list[int], int]:
+    """(train_counts, prior_power) of a payload, checked; a file without them (written before predict
+    said which prior it assumes) or with tampered ones is refused in one line naming the file."""
+    if not all(key in payload for key in PRIOR_KEYS):
+        raise ProjectError(f"model file {path} has no {' or '.join(PRIOR_KEYS)} (it predates predict's --prior, "
+                           "which needs them); re-run 'dvc repro' to re-create it")
+    counts, power = payload["train_counts"], payload["prior_power"]
+    if not (isinstance(counts, list) and len(counts) == n_categories
+            and all(type(c) is int and c >= 0 for c in counts) and sum(counts) > 0):
+        raise ProjectError(f"corrupt model file {path}: train_counts must be {n_categories} counts (ints >= 0, "
+                           "not all 0), one per language")
+    if type(power) is not int or not 0 <= power <= MAX_PRIOR_POWER:  # bool is an int: ask for the type itself
+        raise ProjectError(f"corrupt model file {path}: prior_power must be an int from 0 to {MAX_PRIOR_POWER}, "
+                           f"got {power!r}")
+    return counts, power
 
 
 def save_payload(path: Path, payload: dict) -> None:

@@ -7,6 +7,7 @@ pickle) and predicts with them in torch, exactly as scikit-learn's TfidfVectoriz
 predict_proba would. tests/test_baseline.py checks the two agree.
 """
 import re
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -61,17 +62,22 @@ class TfidfLogistic:
         return torch.log_softmax(logits, dim=1).float()
 
 
-def save(path: Path, vectorizer, classifier, categories: list[str]) -> None:
-    """A fitted scikit-learn TfidfVectorizer + LogisticRegression as a model file."""
+def save(path: Path, vectorizer, classifier, categories: list[str], train_languages: list[str] | None = None) -> None:
+    """A fitted scikit-learn TfidfVectorizer + LogisticRegression as a model file; with the
+    languages of the names it was fitted on, one that predict can use (model_file.PRIOR_KEYS:
+    their counts, and prior_power 1 for balanced class weights, else 0)."""
     if list(classifier.classes_) != categories:
         raise ProjectError("the baseline was fitted on other languages than categories.json")
     vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    counts = None if train_languages is None else [Counter(train_languages)[c] for c in categories]
+    power = None if train_languages is None else int(classifier.class_weight == "balanced")
     model_file.save_payload(path, {
         "model": "baseline", "vocabulary": vocabulary, "categories": categories,
         "idf": torch.tensor(vectorizer.idf_, dtype=torch.float64),
         "coef": torch.tensor(classifier.coef_, dtype=torch.float64),
         "intercept": torch.tensor(classifier.intercept_, dtype=torch.float64),
-        "ngram_range": list(vectorizer.ngram_range), "sublinear_tf": bool(vectorizer.sublinear_tf)})
+        "ngram_range": list(vectorizer.ngram_range), "sublinear_tf": bool(vectorizer.sublinear_tf),
+        **model_file.prior_payload(counts, power)})
 
 
 def _payload_problem(payload: dict) -> str | None:
