@@ -1,6 +1,6 @@
 """Training throughput of every cell against the matmul limit and PyTorch's own layers, in one run.
 
-For each cell (course RNN and LSTM, and the ablation ladder's cells), at its params.yaml
+For each cell (course RNN and LSTM, and the ladder's other cells), at its params.yaml
 hidden size, batch size, optimizer and gradient clipping, on fold 0's train names under the
 balanced draw, one thread unless --threads says otherwise:
 
@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from surnames import cells, dvc_yaml
+from surnames import cells, dvc_yaml, grid
 from surnames.alphabet import N_LETTERS
 from surnames.data import Encoded, Sampler, fold_name, read_categories, read_split
 from surnames.memory import keep_freed_memory
-from surnames.params import load_params
+from surnames.params import read_params
 from surnames.step import Optimizer, optimizer_step
 
 COURSE_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}  # the course loop's: torch.optim, unfused
@@ -136,7 +136,7 @@ def main():
           f"{'fraction':>8}   {'peer':18} {'padded/s':>9} {'packed/s':>9} {'ratio':>6}"
           + (f" {'course/s':>9}" if args.course_style else ""))
     for name in args.models:
-        params = load_params(f"train_{name}")
+        params = grid.cell_training(name, read_params())
         hidden, batch = params["hidden_size"], params["batch_size"]
         sampler = Sampler(encoded, "balanced", torch.Generator().manual_seed(0))
         draws = [encoded.batch(sampler.draw(batch)) for _ in range(64)]  # the same batches for every contender
@@ -148,7 +148,7 @@ def main():
         def timed(model):  # the training loop's step: loss, check, backward, clipping, the optimizer
             optimizer = Optimizer(params["optimizer"], model.parameters(), params["lr"])
             return samples_per_second(lambda: optimizer_step(model, optimizer, next_batch(), params["grad_clip"],
-                                                             0, f"train_{name}"), batch, args.seconds, args.repeats)
+                                                             0, name), batch, args.seconds, args.repeats)
 
         torch.manual_seed(0)
         rate = timed(cells.build(name, N_LETTERS, hidden, len(categories)))

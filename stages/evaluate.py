@@ -1,11 +1,10 @@
 """evaluate: the paired comparisons of the scored models (surnames/evaluate.py).
 
     python -m stages.evaluate PREPARED --pair FIRST.csv SECOND.csv [--baseline BASELINE.csv]
-        [--ladder CELL.csv ...] --compare FILE                       (paths from dvc.yaml)
+        --compare FILE                                               (paths from dvc.yaml)
 
 Reads the scoring stages' per-name predictions and writes SECOND − FIRST (LSTM − RNN) and
-each of the pair − the n-gram baseline, and with --ladder each pair of rungs of the ablation ladder
-(surnames/ladder.py), with paired 95 % intervals. Params: the `evaluate`
+each of the pair − the n-gram baseline, with paired 95 % intervals. Params: the `evaluate`
 section of params.yaml.
 """
 from pathlib import Path
@@ -23,12 +22,10 @@ def main(argv):
     parser.add_argument("prepared", type=Path, help="the prepared data folder (for categories.json)")
     parser.add_argument("--pair", type=Path, nargs=2, required=True, help="the two cells' predictions files")
     parser.add_argument("--baseline", type=Path, help="the n-gram baseline's predictions file")
-    parser.add_argument("--ladder", type=Path, nargs="+", default=[],
-                        help="the ablation cells' predictions files (the pair gives the ladder's ends)")
     parser.add_argument("--compare", type=Path, required=True, help="where to write the comparison (JSON)")
     args = parser.parse_args(argv)
     keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
-    result = run(load_params("evaluate"), args.prepared, args.pair, args.baseline, args.compare, args.ladder)
+    result = run(load_params("evaluate"), args.prepared, args.pair, args.baseline, args.compare)
     first, second = (path.stem for path in args.pair)
     ba = result["test"]["balanced_accuracy"]
     print(f"evaluate: {second} - {first} held-out balanced accuracy {ba['difference']:+.3f} "

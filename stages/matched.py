@@ -1,15 +1,15 @@
-"""matched: the ablation ladder at every matched budget and at each rung's own best (surnames/matched.py).
+"""matched: the ladder's steps at every lr and own best, and their verdicts (surnames/matched.py).
 
-    python -m stages.matched PREPARED SUMMARIES_DIR PREDICTIONS_DIR MATCHED PLOTS_DIR   (paths from dvc.yaml)
+    python -m stages.matched PREPARED METRICS_DIR PREDICTIONS_DIR LADDER MATCHED ANSWER PLOTS_DIR
+                                                                          (paths from dvc.yaml)
 
-Reads every budget@<lr> stage's summary (SUMMARIES_DIR/<lr>.json) and predictions
-(PREDICTIONS_DIR/<lr>/<cell>.csv). Params: `budgets.lrs` and the `evaluate` section.
+Reads every ladder@<cell>-<lr> stage's metrics (METRICS_DIR/<cell>-<lr>.json) and predictions
+(PREDICTIONS_DIR/<cell>-<lr>.csv). Params: `budgets.lrs` and the `evaluate` section.
 """
 from pathlib import Path
 
 from stages import finish
 from surnames.errors import Parser, cli
-from surnames.ladder import OWN_BEST
 from surnames.matched import run
 from surnames.memory import keep_freed_memory
 from surnames.params import read_params
@@ -19,20 +19,20 @@ from surnames.params import read_params
 def main(argv):
     parser = Parser(prog="python -m stages.matched", description=__doc__.splitlines()[0])
     parser.add_argument("prepared", type=Path, help="the prepared data folder (for categories.json)")
-    parser.add_argument("summaries", type=Path, help="the budget stages' summaries, <lr>.json")
-    parser.add_argument("predictions", type=Path, help="the budget stages' predictions, <lr>/<cell>.csv")
-    parser.add_argument("matched", type=Path, help="where to write the views' comparisons (JSON)")
-    parser.add_argument("plots", type=Path, help="where to write <score>.csv, each rung's score by lr")
+    parser.add_argument("metrics", type=Path, help="the ladder stages' metrics, <cell>-<lr>.json")
+    parser.add_argument("predictions", type=Path, help="the ladder stages' predictions, <cell>-<lr>.csv")
+    parser.add_argument("ladder", type=Path, help="where to write the verdicts (JSON)")
+    parser.add_argument("matched", type=Path, help="where to write every point's scores, own best, length, "
+                                                   "gradient flow (JSON)")
+    parser.add_argument("answer", type=Path, help="where to write the forest plot's rows (CSV)")
+    parser.add_argument("plots", type=Path, help="where to write <score>.csv, each cell's score by lr")
     args = parser.parse_args(argv)
     keep_freed_memory()  # process set-up: freed buffers are reused, not faulted in again
     params = read_params()
-    result = run(params["evaluate"], params["budgets"]["lrs"], args.prepared, args.summaries, args.predictions,
-                 args.matched, args.plots)
-    gating = [e for e in result["ladders"] if (e["model"], e["against"], e["score"]) ==
-              ("lstm", "wide_tanh_rnn", "corrected_accuracy")]
-    print("matched: gating, held-out prior-corrected accuracy " + "; ".join(
-        f"{e['view']} {100 * e['difference']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]" for e in gating)
-        + f" ({OWN_BEST}: each rung at its best val budget)")
+    result = run(params["evaluate"], params["budgets"]["lrs"], args.prepared, args.metrics, args.predictions,
+                 args.ladder, args.matched, args.answer, args.plots)
+    held = ", ".join(f"{h['step']} ({h['direction']})" for h in result["holds"]) or "none"
+    print(f"matched: {len(result['verdicts'])} verdicts; steps that hold in every view on both claim scores: {held}")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ predictions (surnames/score.py).
     python -m stages.score MODEL PREPARED [--models DIR] --metrics FILE --predictions FILE
         [--confusion FILE --length FILE --gradients FILE]          (paths from dvc.yaml)
 
-MODEL is a cell of surnames/registry.yaml (rnn, lstm or an ablation cell: give the three plot
-files), baseline, or majority (no --models folder). Params: the `evaluate` section of
-params.yaml, and the model's training section for the prior correction (`train_<model>` or
-`baseline`).
+MODEL is a course cell of surnames/registry.yaml (rnn or lstm: give the three plot files),
+baseline, or majority (no --models folder). Params: the `evaluate` section of params.yaml, and
+the model's training section for the prior correction (`train_<model>` or `baseline`).
 """
 from pathlib import Path
 

@@ -1,9 +1,9 @@
-"""The course report's two cells and the ablation cells, each with a batched forward pass.
+"""The course report's two cells and the ladder's other cells, each with a batched forward pass.
 
-The ablation cells (the ladder that asks why the LSTM wins, docs/method.md) are each one
-change from a course cell: the tanh RNN squashes the RNN's state (`TanhRNN`, also at the
-LSTM's parameter count: a params choice, `train_wide_tanh_rnn.hidden_size`), and two LSTMs
-hold one gate open at 1 (`LSTM.open_gates`), which removes that gate's layer.
+The ladder's other cells (surnames/registry.yaml, docs/method.md) are each one change from a
+course cell: the tanh RNN squashes the RNN's state (`TanhRNN`, also at the LSTM's parameter
+count: a params choice, `budgets.hidden_size.wide_tanh_rnn`), and two LSTMs hold one gate open
+at 1 (`LSTM.open_gates`), which removes that gate's layer.
 
 Both read `combined = cat(one_hot(letter), hidden)` at every letter; the prediction is the
 output at a name's last letter, `softmax(i2o(cat(one_hot(last letter), hidden before it)))`.
@@ -133,12 +133,12 @@ class LSTMOutputOpen(LSTM):
 # The classes a row of surnames/registry.yaml may name as its architecture.
 ARCHITECTURES = {"rnn": RNN, "lstm": LSTM, "tanh_rnn": TanhRNN,
                  "lstm_forget_open": LSTMForgetOpen, "lstm_output_open": LSTMOutputOpen}
-_unknown = sorted({c.architecture for c in ladder.REGISTERED.values()} - set(ARCHITECTURES))
+_unknown = sorted({c.architecture for c in ladder.REGISTERED.cells.values()} - set(ARCHITECTURES))
 if _unknown:
     raise ProjectError(f"{ladder.REGISTRY}: architecture {', '.join(_unknown)} is not one of "
                        f"{', '.join(ARCHITECTURES)}")
-# The course cells first; then the ablation ladder's cells, each one change from a course cell.
-CELLS = {name: ARCHITECTURES[ladder.REGISTERED[name].architecture] for name in (*ladder.COURSE, *ladder.ABLATIONS)}
+# Every cell of the registry, by name: its class.
+CELLS = {name: ARCHITECTURES[cell.architecture] for name, cell in ladder.REGISTERED.cells.items()}
 
 
 def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Cell:

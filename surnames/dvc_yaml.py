@@ -1,5 +1,6 @@
 """dvc.yaml as the one place where paths are written: tools outside the pipeline (predict,
 the benchmark, the report's terminal summary) look their paths up here."""
+import itertools
 import shlex
 from pathlib import Path
 
@@ -26,8 +27,10 @@ def _document(path: Path, key: str) -> dict:
 
 def _stages(path: Path) -> dict:
     """The stages by name, as DVC expands them: a `foreach` stage is one `<name>@<item>` per
-    item of its list, or per key of its mapping, `${item}` (`${key}`) filled in. The list or
-    mapping is inline or a `${name}` of the files in dvc.yaml's `vars` or of params.yaml."""
+    item of its list, or per key of its mapping, `${item}` (`${key}`) filled in; a `matrix`
+    stage one `<name>@<a>-<b>` per combination of its lists' items (a mapping's keys), each
+    `${item.<axis>}` filled in. A list or mapping is inline or a `${name}` of the files in
+    dvc.yaml's `vars` or of params.yaml."""
     document = _document(path, "stages")
     files = [Path(path).parent / name for name in (*document.get("vars", []), "params.yaml")]
     stages = {}
@@ -36,8 +39,22 @@ def _stages(path: Path) -> dict:
             items = _items(entry["foreach"], files)
             placeholder = "${key}" if isinstance(items, dict) else "${item}"
             stages.update({f"{name}@{item}": _filled(entry["do"], placeholder, str(item)) for item in items})
+        elif isinstance(entry, dict) and "matrix" in entry:
+            stages.update(_matrix(name, entry, files))
         else:
             stages[name] = entry
+    return stages
+
+
+def _matrix(name: str, entry: dict, files: list[Path]) -> dict:
+    axes = {axis: list(_items(values, files)) for axis, values in entry["matrix"].items()}
+    template = {key: value for key, value in entry.items() if key != "matrix"}
+    stages = {}
+    for combination in itertools.product(*axes.values()):
+        stage = template
+        for axis, value in zip(axes, combination):
+            stage = _filled(stage, "${item.%s}" % axis, str(value))
+        stages[f"{name}@{'-'.join(map(str, combination))}"] = stage
     return stages
 
 
@@ -70,14 +87,17 @@ def _filled(template, placeholder: str, item: str):
 
 
 def training_stage(model: str) -> str:
-    """The stage that trains `model`: train_rnn and train_lstm (the course cells), train@<cell>
-    (an ablation cell of surnames/registry.yaml), baseline."""
-    return model if model == "baseline" else f"train_{model}" if model in ladder.COURSE else f"train@{model}"
+    """The stage that trains `model` on its own: train_rnn and train_lstm (the course cells),
+    baseline. Every other cell is trained only in the ladder's grid (ladder@<cell>-<lr>)."""
+    if model == "baseline" or model in ladder.COURSE:
+        return model if model == "baseline" else f"train_{model}"
+    raise ProjectError(f"{model} has no training stage of its own: it is trained only in the ladder, by the "
+                       f"ladder@{model}-<lr> stages (models/ladder/{model}-<lr>)")
 
 
 def scoring_stage(model: str) -> str:
-    """The stage that scores `model`: score@<cell> for a cell, score_baseline, score_majority."""
-    return f"score@{model}" if model in ladder.REGISTERED else f"score_{model}"
+    """The stage that scores `model`: score@<cell> for a course cell, score_baseline, score_majority."""
+    return f"score@{model}" if model in ladder.COURSE else f"score_{model}"
 
 
 def artifacts(path: Path = DVC_YAML) -> dict:

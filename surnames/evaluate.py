@@ -2,11 +2,10 @@
 
 The pair (LSTM − RNN) is compared on both protocols: every score, held-out recall per
 language, accuracy by name length and the gradient ratio; each cell is also compared with
-the n-gram baseline on held-out names, and each pair of rungs of the ablation ladder (surnames/ladder.py)
-on held-out names. A comparison uses the folds both models were scored
-on, and one set of bootstrap draws per protocol and set of rows, the same draws the scoring
-stages used (same rows, same fixed seed): both models of a pair are scored on the same
-resampled folds and names, draw by draw (a paired bootstrap).
+the n-gram baseline on held-out names (the ladder's steps: surnames/matched.py). A comparison
+uses the folds both models were scored on, and one set of bootstrap draws per protocol and set
+of rows, the same draws the scoring stages used (same rows, same fixed seed): both models of a
+pair are scored on the same resampled folds and names, draw by draw (a paired bootstrap).
 """
 import math
 from dataclasses import dataclass
@@ -135,19 +134,9 @@ def sign(value: float) -> float:
 PAIR_KEYS = {"train": ("train",), "test": ("test", "recall", "length", "length_trend", "gradient_ratio")}
 
 
-def ladder_comparisons(cells: dict[str, Scored]) -> dict[str, Comparison]:
-    """{"model-against": Comparison} for every pair of rungs of the ablation ladder (surnames/ladder.py)."""
-    missing = [cell for cell in ladder.RUNGS if cell not in cells]
-    if missing:
-        raise ProjectError(f"the ablation ladder needs every rung's predictions: no {missing[0]}.csv given")
-    return {f"{p.model}-{p.against}": paired(cells[p.model], cells[p.against]) for p in ladder.PAIRS}
-
-
-def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: list[str], params: dict,
-            rungs: tuple[Scored, ...] = ()) -> dict:
-    """metrics/compare.json: the pair's second − first with paired intervals, each cell − the
-    n-gram baseline on held-out names, and with `rungs` (the ablation cells) every pair of rungs of the
-    ladder on held-out names (lists: in the file, not in `dvc exp show`)."""
+def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: list[str], params: dict) -> dict:
+    """metrics/compare.json: the pair's second − first with paired intervals, and each cell − the
+    n-gram baseline on held-out names (lists: in the file, not in `dvc exp show`)."""
     first, second = pair
     k = len(categories)
     comparisons = {"pair": paired(second, first)}
@@ -156,9 +145,6 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
         for cell in pair:
             comparisons[cell.model] = paired(cell, baseline)
             keys[cell.model] = {"test": ("test",)}
-    rung_pairs = ladder_comparisons({scored.model: scored for scored in (*pair, *rungs)}) if rungs else {}
-    comparisons.update(rung_pairs)
-    keys.update({name: {"test": ("test", "length", "length_trend")} for name in rung_pairs})
     everything_described = describe_differences(comparisons, keys, params, k)
     comparison, described = comparisons["pair"], everything_described["pair"]
     # Both cells' held-out balanced accuracy under names that no other metrics file uses, so
@@ -179,29 +165,16 @@ def compare(pair: tuple[Scored, Scored], baseline: Scored | None, categories: li
     if baseline is not None:
         versus = {cell.model: everything_described[cell.model] for cell in pair}
         result["vs_baseline"] = [{"model": m, "score": key, **entry(versus[m], "test", SCORES.index(key))}
-                                 for m in versus for key in ladder.PAIR_SCORES]
-    if rung_pairs:
-        result["ladder"] = [{"model": c.model.model, "against": c.against.model, "score": key,
-                             **entry(everything_described[name], "test", SCORES.index(key))}
-                            for name, c in rung_pairs.items() for key in ladder.PAIR_SCORES]
-        buckets = length_buckets(params["length_buckets"])
-        result["ladder_by_length"] = [{"model": c.model.model, "against": c.against.model, "length": label,
-                                       **entry(everything_described[name], "length", i)}
-                                      for name, c in rung_pairs.items() for i, (_, _, label) in enumerate(buckets)]
-        result["ladder_length_trend"] = [{"model": c.model.model, "against": c.against.model,
-                                          **entry(everything_described[name], "length_trend")}
-                                         for name, c in rung_pairs.items()]
+                                 for m in versus for key in ladder.TABLE_SCORES]
     return result
 
 
-def run(params: dict, prepared: Path, pair_paths: list[Path], baseline_path: Path | None, compare_path: Path,
-        ladder_paths: list[Path] = ()) -> dict:
+def run(params: dict, prepared: Path, pair_paths: list[Path], baseline_path: Path | None, compare_path: Path) -> dict:
     """The whole stage: read the predictions, compare, write metrics/compare.json."""
     torch.set_num_threads(resolve_threads(params["threads"]))
     categories = read_categories(prepared)
     pair = tuple(read_predictions(path, categories) for path in pair_paths)
     baseline = read_predictions(baseline_path, categories) if baseline_path else None
-    rungs = tuple(read_predictions(path, categories) for path in ladder_paths)
-    result = compare(pair, baseline, categories, params, rungs)
+    result = compare(pair, baseline, categories, params)
     write_json(compare_path, result)
     return result

@@ -8,13 +8,20 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt  # the stage picks the Agg backend before importing this module
 import pandas as pd
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 
 from surnames import ladder
 from surnames.atomic import OutputSet
-from surnames.wording import SCORE_NAMES, label
 
 COLORS = ("tab:orange", "tab:blue", "tab:green", "tab:red")  # models in the order given
+SCORE_NAMES = {"accuracy": "accuracy", "corrected_accuracy": "prior-corrected accuracy",
+               "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1"}
+REFERENCE_LABELS = {"baseline": "n-gram baseline", "majority": "majority class"}
+
+
+def label(model: str) -> str:
+    """A model's name in the report: RNN, LSTM, n-gram baseline, majority class."""
+    return REFERENCE_LABELS.get(model, model.upper())
 
 
 class Figures:
@@ -97,55 +104,96 @@ def recall_figure(fig: Figures, recall: dict, languages: list[str], reference: l
     return fig.save(figure, "recall.png")
 
 
-def band_lines(fig: Figures, frames: dict, x: str, y: str, name: str, log_y: bool = False, **labels) -> str:
-    """One line per model over the same x, with its 95 % interval as a band, as a PNG."""
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for m in fig.models:
-        axis.fill_between(frames[m][x], frames[m]["low"], frames[m]["high"], color=fig.color[m], alpha=0.2)
-        axis.plot(frames[m][x], frames[m][y], marker="o", color=fig.color[m], label=label(m))
-    if log_y:
-        axis.set_yscale("log")
-    axis.set(**labels)
-    axis.legend()
-    return fig.save(figure, name)
+VIEW_STYLE = {"own best": ("D", "black")}  # lr views: circles in the tab10 colours, own best: black diamonds
 
 
-def ladder_frame(cells: dict, baseline: dict | None) -> pd.DataFrame:
-    """The ladder figure's data (plots/ladder.csv): each rung's held-out balanced accuracy and
-    accuracy with its interval, bottom rung first, then the n-gram baseline as a reference."""
-    models = [(m, "cell", ladder.LABELS[m]) for m in ladder.RUNGS]
-    if baseline is not None:
-        models.append(("baseline", "reference", label("baseline")))
-    found = {**cells, **({"baseline": baseline} if baseline is not None else {})}
-    return pd.DataFrame([{"rung": rung, "model": name, "kind": kind, "score": SCORE_NAMES[score],
-                          **{k: found[m]["test"][score][k] for k in ("value", "low", "high")}}
-                         for score in ("balanced_accuracy", "accuracy")
-                         for rung, (m, kind, name) in enumerate(models)])
+def view_style(views: list[str], view: str) -> tuple[str, object]:
+    return VIEW_STYLE.get(view, ("o", plt.cm.tab10(views.index(view))))
 
 
-def ladder_figure(fig: Figures, frame: pd.DataFrame) -> str:
-    """One panel per score: each rung's value and interval; the baseline as a dashed line and band."""
-    scores = list(dict.fromkeys(frame["score"]))
-    figure, axes = plt.subplots(1, len(scores), figsize=(10, 3.6), sharey=True)
+def step_rows(axis, steps: list[str], held: set[str]) -> None:
+    """Steps as rows, top to bottom, the ones that hold in bold and marked."""
+    axis.set_yticks(range(len(steps)), [f"{s} ✓" if s in held else s for s in steps])
+    for tick, step in zip(axis.get_yticklabels(), steps):
+        tick.set_fontweight("bold" if step in held else "normal")
+    axis.set_ylim(len(steps) - 0.5, -0.5)
+
+
+def answer_figure(fig: Figures, verdicts: dict, title: str) -> str:
+    """The forest plot: one row per step, one panel per claim score, a point and 95 % interval per
+    view (every own-best choice where val names tie), a line at 0; the steps that hold marked."""
+    steps, views = [s["name"] for s in verdicts["steps"]], verdicts["views"]
+    held = {h["step"] for h in verdicts["holds"]}
+    scores = verdicts["claim_scores"]
+    figure, axes = plt.subplots(1, len(scores), figsize=(11, 0.45 * len(steps) + 1.8), sharey=True)
     for axis, score in zip(axes, scores):
-        rows = frame[(frame["score"] == score) & (frame["kind"] == "cell")]
-        axis.errorbar(rows["value"], range(len(rows)), xerr=[rows["value"] - rows["low"], rows["high"] - rows["value"]],
-                      fmt="o", color="tab:blue", capsize=3)
-        for reference in frame[(frame["score"] == score) & (frame["kind"] == "reference")].itertuples():
-            axis.axvspan(reference.low, reference.high, color="black", alpha=0.08)
-            axis.axvline(reference.value, color="black", linestyle="--", linewidth=1, label=reference.model)
-            axis.legend(loc="lower right")
-        axis.set_yticks(range(len(rows)), rows["model"])
-        axis.xaxis.set_major_locator(MaxNLocator(5))  # at most 5 ticks: labels never run together
-        axis.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        axis.set(xlabel=f"held-out {score}", title=score)
-    figure.suptitle("The ablation ladder, held out (95 % intervals)")
-    return fig.save(figure, "ladder.png")
+        for e in (e for e in verdicts["verdicts"] if e["score"] == score):
+            row = steps.index(e["step"])
+            marker, color = view_style(views, e["view"])
+            offset = (views.index(e["view"]) - (len(views) - 1) / 2) * 0.22
+            for c in e["choices"]:
+                axis.errorbar(100 * c["difference"], row + offset, capsize=2, marker=marker, color=color,
+                              xerr=[[100 * (c["difference"] - c["low"])], [100 * (c["high"] - c["difference"])]],
+                              markerfacecolor=color if len(e["choices"]) == 1 else "white", linewidth=1)
+        axis.axvline(0, color="black", linewidth=0.8)
+        axis.set(xlabel="paired difference, points (95 % interval)", title=f"held-out {SCORE_NAMES[score]}")
+        axis.grid(axis="x", alpha=0.3)
+    step_rows(axes[0], steps, held)
+    handles = [plt.Line2D([], [], marker=view_style(views, v)[0], color=view_style(views, v)[1], linestyle="", label=v)
+               for v in views]
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small",
+                    title="view\n(hollow: a val tie's\nchoices)")
+    figure.suptitle(title, fontsize="medium")
+    return fig.save(figure, "answer.png")
+
+
+def gradient_figure(fig: Figures, models: list[dict], labels: dict) -> str:
+    """Each cell's gradient ratio (farthest over nearest distance) at each lr, on a linear axis
+    with 1 marked: below 1 the gradient fades going back, above 1 it grows."""
+    cells = list(dict.fromkeys(m["cell"] for m in models))
+    lrs = sorted({m["lr"] for m in models})
+    figure, axis = plt.subplots(figsize=(7, 0.4 * len(cells) + 1.6))
+    for m in (m for m in models if "gradient_ratio" in m):
+        r = m["gradient_ratio"]
+        y = cells.index(m["cell"]) + (lrs.index(m["lr"]) - (len(lrs) - 1) / 2) * 0.25
+        axis.errorbar(r["value"], y, xerr=[[r["value"] - r["low"]], [r["high"] - r["value"]]], marker="o", capsize=2,
+                      color=plt.cm.tab10(lrs.index(m["lr"])),
+                      label=f"lr {m['lr']:g}" if m["cell"] == cells[0] else None)
+    axis.axvline(1, color="black", linewidth=0.8)
+    axis.text(1, -0.75, " 1: no change", fontsize="small", va="bottom")
+    axis.set_xlim(left=0)
+    axis.set_yticks(range(len(cells)), [labels[c] for c in cells])
+    axis.set_ylim(len(cells) - 0.5, -1)
+    axis.set(xlabel="gradient norm 8 letters back / at the last letter (95 % interval)",
+             title="Gradient flow, held out (below 1: it fades going back)")
+    axis.legend(fontsize="small")
+    return fig.save(figure, "gradients.png")
+
+
+def length_figure(fig: Figures, rows: list[dict], steps: list[str]) -> str:
+    """Each of `steps`' prior-corrected accuracy difference by name length, one line per lr."""
+    figure, axes = plt.subplots(1, len(steps), figsize=(5 * len(steps), 3.6), sharey=True, squeeze=False)
+    for axis, step in zip(axes[0], steps):
+        found = [r for r in rows if r["step"] == step]
+        views = list(dict.fromkeys(r["view"] for r in found))
+        for i, view in enumerate(views):
+            line = [r for r in found if r["view"] == view]
+            x = [j + (i - (len(views) - 1) / 2) * 0.1 for j in range(len(line))]
+            axis.errorbar(x, [100 * r["difference"] for r in line], capsize=2, marker="o", color=plt.cm.tab10(i),
+                          yerr=[[100 * (r["difference"] - r["low"]) for r in line],
+                                [100 * (r["high"] - r["difference"]) for r in line]], label=view)
+        axis.set_xticks(range(len(line)), [r["length"] for r in line])
+        axis.axhline(0, color="black", linewidth=0.8)
+        axis.set(xlabel="name length (letters)", title=step)
+        axis.legend(fontsize="small")
+    axes[0][0].set_ylabel("prior-corrected accuracy difference, points")
+    figure.suptitle("The lead by name length, held out (95 % intervals)", fontsize="medium")
+    return fig.save(figure, "length.png")
 
 
 def budgets_figure(fig: Figures, models: list[dict]) -> str:
-    """Each rung's held-out accuracy, prior-corrected accuracy and balanced accuracy (95 %
-    intervals) against the learning rate of its matched budget: one panel per score."""
+    """Each cell's held-out accuracy, prior-corrected accuracy and balanced accuracy (95 %
+    intervals) against the learning rate it was trained at: one panel per score."""
     scores = ("accuracy", "corrected_accuracy", "balanced_accuracy")
     figure, axes = plt.subplots(1, len(scores), figsize=(12, 3.8), sharey=True)
     lrs = sorted({m["lr"] for m in models})
@@ -161,7 +209,7 @@ def budgets_figure(fig: Figures, models: list[dict]) -> str:
         axis.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
         axis.xaxis.set_minor_locator(plt.NullLocator())
         axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        axis.set(xlabel="learning rate (every rung trained alike)", title=f"held-out {SCORE_NAMES[score]}")
+        axis.set(xlabel="learning rate (every cell trained alike)", title=f"held-out {SCORE_NAMES[score]}")
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    figure.suptitle("Every rung at every matched budget, held out (95 % intervals)")
+    figure.suptitle("Every cell at every lr, held out (95 % intervals)")
     return fig.save(figure, "budgets.png")

@@ -1,17 +1,16 @@
-"""The ablation ladder: which cells are compared, and what each comparison isolates.
+"""The ladder: which cells exist, and which steps between them the report asks about.
 
 The course report says the LSTM beats the RNN through (1) gradient flow, (2) long-range
 memory and (3) its gates. The ladder asks which change from the course RNN to the course
-LSTM carries the lead, one change at a time (cells in surnames/cells.py):
+LSTM carries the lead, one change at a time:
 
-    rnn ──tanh──▶ tanh_rnn ──width──▶ wide_tanh_rnn ──gates──▶ lstm
-                                                   lstm_forget_open ─┐ (lstm − each: that gate)
-                                                   lstm_output_open ─┘
+    rnn ──non-linearity──▶ tanh_rnn ──capacity──▶ wide_tanh_rnn ──gates──▶ lstm
+                                   wide_tanh_rnn ──▶ lstm_forget_open, lstm_output_open ──▶ lstm
 
-Each comparison is `model − against` on held-out names, paired (surnames/evaluate.py).
-The cells themselves are rows of surnames/registry.yaml (plain data, read here): their names,
-labels, classes, the course cell each is one change from, and what each rung's comparison
-isolates. Plain data, no torch: the report imports it too.
+Every cell is trained alike at every lr of `budgets.lrs` (the `ladder@<cell>-<lr>` stages);
+each step is `model − against` on held-out names, paired (surnames/matched.py). Cells and
+steps are rows of surnames/registry.yaml (plain data, read here, no torch: the report imports
+it too).
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,52 +27,48 @@ class Cell:
     name: str
     label: str  # the report's name for it
     architecture: str  # its class in surnames/cells.py
-    parent: str | None = None  # the course cell it is one change from; None for a course cell
-    against: str | None = None  # the rung its own comparison is against
-    isolates: str | None = None  # what that comparison changes
 
 
 @dataclass(frozen=True)
-class Pair:
+class Step:
+    name: str  # the report's name for the step, e.g. "gates"
     model: str
     against: str
-    isolates: str  # what the comparison changes, for the report's table
+    change: str  # what the one change between the two cells is
+    about: str | None = None  # the course report's explanation it tests (the report groups steps by it)
 
 
-def read_registry(path: Path = REGISTRY) -> dict[str, Cell]:
-    """The registry's rows by name, bottom rung first, checked: one line naming what is wrong."""
+@dataclass(frozen=True)
+class Registry:
+    cells: dict[str, Cell]
+    course: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+
+def read_registry(path: Path = REGISTRY) -> Registry:
+    """The registry, checked: one line naming what is wrong and where."""
     try:
         document = yaml.safe_load(Path(path).read_text())
-        rows = {name: Cell(name, **fields) for name, fields in document["cells"].items()}
-        ablations = list(document["ablations"])
+        cells = {name: Cell(name, **fields) for name, fields in document["cells"].items()}
+        course = tuple(document["course"])
+        steps = tuple(Step(**fields) for fields in document["steps"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
         raise ProjectError(f"cannot read the registry of cells {path} ({str(error).splitlines()[0]})") from None
-    problems = [f"{c.name}: {field} {value!r} is not a cell" for c in rows.values()
-                for field, value in (("parent", c.parent), ("against", c.against)) if value and value not in rows]
-    problems += [f"{c.name}: against without isolates" for c in rows.values() if bool(c.against) != bool(c.isolates)]
-    if ablations != [c.name for c in rows.values() if c.parent]:
-        problems.append("ablations must list the cells with a parent, in the cells' order")
+    problems = [f"course cell {name!r} is not a row of cells" for name in course if name not in cells]
+    problems += [f"step {s.name!r}: {field} {value!r} is not a row of cells" for s in steps
+                 for field, value in (("model", s.model), ("against", s.against)) if value not in cells]
+    if len({s.name for s in steps}) != len(steps):
+        problems.append("two steps share a name")
     if problems:
         raise ProjectError(f"{path}: {'; '.join(problems)}")
-    return rows
+    return Registry(cells, course, steps)
 
 
 REGISTERED = read_registry()
-RUNGS = tuple(REGISTERED)  # bottom to top
-COURSE = tuple(name for name, cell in REGISTERED.items() if cell.parent is None)
-ABLATIONS = tuple(name for name, cell in REGISTERED.items() if cell.parent)
-LABELS = {name: cell.label for name, cell in REGISTERED.items()}
-
-PAIRS = (  # each cell against the rung below it (the registry's `against`), then the course LSTM against each cell
-    *(Pair(c.name, c.against, c.isolates) for c in REGISTERED.values() if c.against),
-    Pair("lstm", "lstm_forget_open", "the forget gate"),
-    Pair("lstm", "lstm_output_open", "the output gate"),
-    Pair("lstm", "tanh_rnn", "gates and capacity"),
-    Pair("lstm", "rnn", "everything: the course comparison"),
-)
-PATH = (("tanh_rnn", "rnn", "non-linearity"), ("wide_tanh_rnn", "tanh_rnn", "capacity"),
-        ("lstm", "wide_tanh_rnn", "gating"))  # rnn -> lstm one change at a time: these add up to the gap
-GATING = (("lstm", "lstm_forget_open", "the forget gate"),  # and the gating comparison, split in two
-          ("lstm_forget_open", "wide_tanh_rnn", "the rest of the LSTM (its forget gate held open)"))
-PAIR_SCORES = ("accuracy", "corrected_accuracy", "balanced_accuracy", "macro_f1")
-OWN_BEST = "own best"  # the view of surnames/matched.py with each rung at its best val budget
+RUNGS = tuple(REGISTERED.cells)  # every cell, bottom rung first: the grid's cells
+COURSE = REGISTERED.course
+STEPS = REGISTERED.steps
+LABELS = {name: cell.label for name, cell in REGISTERED.cells.items()}
+CLAIM_SCORES = ("balanced_accuracy", "corrected_accuracy")  # what a claim rests on: the balanced draw cannot game them
+TABLE_SCORES = ("accuracy", "corrected_accuracy", "balanced_accuracy", "macro_f1")  # what the tables show
+OWN_BEST = "own best"  # the view with each cell at its best lr on val names (surnames/verdicts.py)

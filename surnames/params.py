@@ -110,6 +110,14 @@ def mapping(doc: str) -> Field:
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()))
 
 
+def sizes(doc: str) -> Field:
+    """{cell: hidden size} with exactly the cells of surnames/registry.yaml."""
+    cells = ", ".join(ladder.RUNGS)
+    return Field(doc, f"a mapping of every cell ({cells}) to a hidden size from 1 to 4096", lambda value: (
+        isinstance(value, dict) and set(value) == set(ladder.RUNGS)
+        and all(_is_int(v) and 1 <= v <= 4096 for v in value.values())))
+
+
 SEED_MAX = 2**31 - 100  # seeds (plus a fold number) must fit torch's and numpy's seed ranges
 
 
@@ -146,11 +154,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "val_fraction": number(float, "share of each fold's non-test names used for validation", high=0.9, above=0),
         "seed": number(int, "seed of the fold assignment and val split", 0, SEED_MAX),
     },
-    # One section per cell of surnames/registry.yaml: the course cells, then the ablation ladder's.
-    **{f"train_{name}": _train_section(ladder.LABELS[name]) for name in (*ladder.COURSE, *ladder.ABLATIONS)},
-    # Matched budgets (surnames/budgets.py): every rung trained alike, once per lr.
+    # The course pair: the course report's two cells, each at its own budget.
+    **{f"train_{name}": _train_section(ladder.LABELS[name]) for name in ladder.COURSE},
+    # The ladder (surnames/grid.py): every cell of the registry trained alike, once per lr.
     "budgets": {
-        "lrs": rates("one budget per learning rate: every rung is trained at each"),
+        "lrs": rates("one ladder@<cell>-<lr> stage per cell and learning rate"),
+        "hidden_size": sizes("each cell's hidden size (capacity is what the LSTM-sized tanh RNN changes)"),
         "optimizer": choice("adam or plain SGD, for every rung", "adam", "sgd"),
         "iterations": number(int, "optimizer steps per fold, for every rung", 1),
         "batch_size": number(int, "names per optimizer step, for every rung", 1, 65536),
@@ -158,7 +167,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "grad_clip": number(float, "max gradient norm; 0 = off", 0),
         "seed": number(int, "fold i trains with seed + i", 0, SEED_MAX),
         "folds": ints("which folds to train", 0, 19),
-        "processes": number(int, "(rung, fold) jobs trained at once, each in its own worker process", 1, 64),
+        "processes": number(int, "a ladder point's folds trained at once, each in its own worker process", 1, 64),
         "threads": threads("torch CPU threads per worker process"),
     },
     "baseline": {

@@ -5,7 +5,8 @@ it back; this module is the one place that knows its columns:
 
     protocol,fold,name,language,predicted,corrected,nll[,gradient_0,gradient_1,...]
 
-one row per (protocol, fold, name), both protocols (`train`: in-sample, `test`: held out).
+one row per (protocol, fold, name), both protocols (`train`: in-sample, `test`: held out), and
+for a ladder model `val` (its fold's val names, on which its own best lr is chosen).
 `predicted` is the most probable language, `corrected` the most probable once corrected for
 the training draw's prior, `nll` the negative log-likelihood of the true language; a cell's
 held-out rows with enough letters also carry their gradient norms by distance (empty
@@ -23,7 +24,8 @@ import torch
 
 from surnames.errors import ProjectError
 
-PROTOCOLS = ("train", "test")
+PROTOCOLS = ("train", "test")  # every model's; a ladder model's file also has `val` rows (own best is chosen on them)
+ALL_PROTOCOLS = (*PROTOCOLS, "val")
 COLUMNS = ["protocol", "fold", "name", "language", "predicted", "corrected", "nll"]
 GRADIENT = "gradient_"  # the column GRADIENT<i>: the gradient norm at distance i from the last letter
 
@@ -78,7 +80,7 @@ def csv_bytes(scored: Scored, categories: list[str]) -> bytes:
     languages = [_field(language) for language in categories]
     distances = scored.gradients.norms.shape[1] if scored.gradients is not None else 0
     lines = [",".join(COLUMNS + [f"{GRADIENT}{d}" for d in range(distances)])]
-    for protocol in PROTOCOLS:
+    for protocol in (protocol for protocol in ALL_PROTOCOLS if protocol in scored.predictions):
         p = scored.predictions[protocol]
         tails = ["," * distances] * len(p.rows.names)  # no gradient norms: empty fields
         if distances and protocol == "test":
@@ -129,7 +131,7 @@ def read(path: Path, categories: list[str]) -> Scored:
     path = Path(path)
     frame, gradient_columns = _frame(path)
     languages = {column: _codes(frame, column, categories) for column in ("language", "predicted", "corrected")}
-    if any(bool((codes < 0).any()) for codes in languages.values()) or not frame["protocol"].isin(PROTOCOLS).all():
+    if any(bool((codes < 0).any()) for codes in languages.values()) or not frame["protocol"].isin(ALL_PROTOCOLS).all():
         known = set(categories)
         unknown = sorted({x for c in languages for x in frame[c].unique().tolist()} - known)
         raise ProjectError(f"{path} has unknown languages {unknown[:3]} or protocols; re-run its score stage")
@@ -137,7 +139,8 @@ def read(path: Path, categories: list[str]) -> Scored:
     nll = torch.from_numpy(frame["nll"].to_numpy(np.float64, copy=True))  # a copy: pandas' own array is read-only
     names, lengths = frame["name"].tolist(), torch.from_numpy(frame["name"].str.len().to_numpy(np.int64, copy=True))
     predictions, rows_of = {}, {}
-    for protocol in PROTOCOLS:
+    present = set(frame["protocol"].unique().tolist())
+    for protocol in (*PROTOCOLS, *(["val"] if "val" in present else [])):
         rows_of[protocol] = torch.from_numpy(np.flatnonzero(frame["protocol"].to_numpy() == protocol))
         rows = rows_of[protocol]
         predictions[protocol] = Predictions(

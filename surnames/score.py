@@ -135,12 +135,12 @@ def length_buckets(uppers: list[int]) -> list[tuple[int, int, str]]:
     return [(lo, hi, f"{lo}-{hi}" if hi < 10**9 else f"{lo}+") for lo, hi in zip(lows, highs)]
 
 
-def length_statistic(p: Predictions, uppers: list[int]) -> Statistic:
-    """[D, buckets]: accuracy within each length bucket. Each row counts into one of 2 x buckets
-    bins (its bucket, right or wrong): one index_add per draw, not two products, and exact,
-    since the weights are whole numbers."""
+def length_statistic(p: Predictions, uppers: list[int], corrected: bool = False) -> Statistic:
+    """[D, buckets]: accuracy (prior-corrected with `corrected`) within each length bucket. Each
+    row counts into one of 2 x buckets bins (its bucket, right or wrong): one index_add per draw,
+    not two products, and exact, since the weights are whole numbers."""
     bucket = sum((p.rows.lengths > high).long() for _, high, _ in length_buckets(uppers)[:-1])
-    bins = bucket * 2 + (p.predicted == p.rows.targets).long()
+    bins = bucket * 2 + ((p.corrected if corrected else p.predicted) == p.rows.targets).long()
     n_buckets = len(uppers) + 1
 
     def statistic(weights):
@@ -168,23 +168,35 @@ class Statistics:
     recall: Statistic
     length: Statistic
     length_trend: Statistic  # the longest names' bucket minus the shortest's
+    length_corrected: Statistic  # prior-corrected accuracy within each length bucket
+    length_corrected_trend: Statistic
     gradients: Statistic | None = None
     gradient_ratio: Statistic | None = None
+    val: Statistic | None = None  # the SCORES on val names (a ladder model's: its own best is chosen on them)
 
     def by_protocol(self) -> dict[str, dict[str, Statistic]]:
         """{protocol: {name: statistic}}: what is described on each protocol's draws."""
         test = {"test": self.test, "recall": self.recall, "length": self.length}
         if self.gradients is not None:
             test.update(gradients=self.gradients, gradient_ratio=self.gradient_ratio)
-        return {"train": {"train": self.train}, "test": test}
+        found = {"train": {"train": self.train}, "test": test}
+        return {**found, "val": {"val": self.val}} if self.val is not None else found
+
+
+def trend(by_bucket: Statistic) -> Statistic:
+    """The longest names' bucket minus the shortest's."""
+    return lambda weights: (lambda by: by[:, -1] - by[:, 0])(by_bucket(weights))
 
 
 def statistics(scored: Scored, n_classes: int, length_uppers: list[int]) -> Statistics:
     train, test = scored.predictions["train"], scored.predictions["test"]
     length = length_statistic(test, length_uppers)
+    corrected = length_statistic(test, length_uppers, corrected=True)
     result = Statistics(train=score_statistic(train, n_classes), test=score_statistic(test, n_classes),
-                        recall=recall_statistic(test, n_classes), length=length,
-                        length_trend=lambda weights: (lambda by: by[:, -1] - by[:, 0])(length(weights)))
+                        recall=recall_statistic(test, n_classes), length=length, length_trend=trend(length),
+                        length_corrected=corrected, length_corrected_trend=trend(corrected))
+    if "val" in scored.predictions:
+        result.val = score_statistic(scored.predictions["val"], n_classes)
     if scored.gradients is not None:
         result.gradients = gradient_statistic(scored.gradients)
         result.gradient_ratio = far_to_near(result.gradients)
@@ -220,14 +232,14 @@ class Resamplers:
 class Folds:
     """The prepared folds a model is scored on: both protocols' splits, read and encoded once."""
 
-    def __init__(self, prepared: Path, folds: list[int]):
+    def __init__(self, prepared: Path, folds: list[int], protocols: tuple[str, ...] = PROTOCOLS):
         self.categories = read_categories(prepared)
         self.folds = folds
         splits = {protocol: {fold: read_split(Path(prepared) / fold_name(fold), protocol, self.categories)
-                             for fold in folds} for protocol in PROTOCOLS}
+                             for fold in folds} for protocol in protocols}
         self.encoded = {protocol: {fold: Encoded(frame, self.categories) for fold, frame in by_fold.items()}
                         for protocol, by_fold in splits.items()}
-        self.rows = {protocol: pooled_rows(splits[protocol], self.encoded[protocol]) for protocol in PROTOCOLS}
+        self.rows = {protocol: pooled_rows(splits[protocol], self.encoded[protocol]) for protocol in protocols}
 
     def prior_offsets(self, power: int) -> dict[int, torch.Tensor]:
         return {fold: prior_offsets(self.encoded["train"][fold].targets, len(self.categories), power)
@@ -236,7 +248,7 @@ class Folds:
     def predict(self, model: str, predictors: dict[int, Predictor], power: int) -> Scored:
         offsets = self.prior_offsets(power)
         return Scored(model, {protocol: predict_rows(predictors, self.encoded[protocol], self.rows[protocol], offsets)
-                              for protocol in PROTOCOLS})
+                              for protocol in self.rows})
 
 
 # The models: how to get each fold's predictor (and, for a cell, the cells themselves).

@@ -1,4 +1,5 @@
-"""train_rnn, train_lstm and train@<cell> (the ablation cells): one script, one model per fold,
+"""train_rnn and train_lstm (the course pair), and every fold of a ladder@<cell>-<lr> point
+(surnames/grid.py): one model per fold,
 `python -m stages.train MODEL PREPARED MODELS_DIR CURVES_DIR SUMMARY` (paths from dvc.yaml).
 
 For each fold i in `folds`, trains one cell of surnames/cells.py (RNG seed `seed + i`) on minibatches drawn from
@@ -66,10 +67,12 @@ def curve_row(step: int, batch_size: int, train_losses: list[float], val: dict) 
             "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"]}
 
 
-def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, where: str = ""):
+def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, where: str = "",
+          stage: str | None = None):
     """Train one cell; return (model, curve rows, seconds spent in optimizer steps, the step
-    whose weights are kept). `where` (e.g. " fold 2") says in errors which run failed."""
-    section = f"train_{model_name}"
+    whose weights are kept). `stage` (default train_<model>) and `where` (e.g. " fold 2") say
+    in errors which run failed."""
+    section = stage or f"train_{model_name}"
     torch.manual_seed(params["seed"])
     torch.set_num_threads(resolve_threads(params["threads"]))
     model = cells.build(model_name, N_LETTERS, params["hidden_size"], train_set.n_classes)
@@ -101,13 +104,15 @@ def train(model_name: str, params: dict, train_set: Encoded, val_set: Encoded, w
 
 
 def train_fold(model_name: str, params: dict, fold: int, fold_dir: Path, categories: list[str],
-               model_path: Path, curves_path: Path) -> dict:
-    """One fold, start to finish (run in a worker process): its model file, curves and summary."""
-    section = f"train_{model_name}"
+               model_path: Path, curves_path: Path, stage: str | None = None) -> dict:
+    """One fold, start to finish (run in a worker process): its model file, curves and summary.
+    `stage` names the run in messages (default train_<model>)."""
+    section = stage or f"train_{model_name}"
     encoded = read_encoded(fold_dir, ("train", "val"), categories)
     model, curves, seconds, kept = train(model_name, {**params, "seed": params["seed"] + fold}, encoded["train"],
-                                         encoded["val"], f" fold {fold}")
-    model_file.save(model_path, model_name, model, categories)
+                                         encoded["val"], f" fold {fold}", section)
+    model_file.save(model_path, model_name, model, categories, prior_power=model_file.cell_prior_power(params),
+                    train_counts=torch.bincount(encoded["train"].targets, minlength=len(categories)).tolist())
     write_csv(curves_path, pd.DataFrame(curves, columns=CURVE_COLUMNS))
     summary = {"fold": fold, **summarise(curves, kept)}
     print(f"{section} fold {fold}: final val accuracy {summary['final']['val_accuracy']:.3f}, balanced "

@@ -35,15 +35,15 @@ MISSING_DATA = f"the names data is not at {DATA}: set NAMES_DATA_DIR to a folder
 SMALL_TRAIN = {"iterations": 60, "eval_every": 20, "batch_size": 64, "threads": 1, "folds": [0, 1], "processes": 2}
 SMALL_EVALUATE = {"threads": 1, "bootstrap_draws": 1000}
 SMALL_FOLDS = SMALL_TRAIN["folds"]
-SMALL_BUDGETS = {k: v for k, v in SMALL_TRAIN.items() if k != "eval_every"}  # the matched budgets' share of it
-BUDGET_STAGES = tuple(f"budget@{lr}" for lr in yaml.safe_load((ROOT / "params.yaml").read_text())["budgets"]["lrs"])
-# What a change of the LSTM's hidden size re-runs: its own stages, and the matched budgets (each
-# rung is trained there at its own hidden size) with their comparison.
-LSTM_SIZE_CHANGE = {"params", "train_lstm", "score@lstm", "evaluate", *BUDGET_STAGES, "matched", "report"}
+SMALL_BUDGETS = {k: v for k, v in SMALL_TRAIN.items() if k != "eval_every"}  # the ladder's share of it
+LADDER_STAGES = tuple(name for name in dvc_yaml.stage_names(ROOT / "dvc.yaml") if name.startswith("ladder@"))
+# What a change of the course LSTM's hidden size re-runs: its own stages (the ladder's LSTM has
+# its own, budgets.hidden_size.lstm).
+LSTM_SIZE_CHANGE = {"params", "train_lstm", "score@lstm", "evaluate", "report"}
 
 
 def trained_sections(root: Path = ROOT) -> list[str]:
-    """Every training section of params.yaml: the course cells' and the ablation cells'."""
+    """Every training section of params.yaml: the course cells'."""
     return [section for section in yaml.safe_load((root / "params.yaml").read_text()) if section.startswith("train_")]
 
 

@@ -11,6 +11,8 @@ from surnames.params import schema_page
 from tests.helpers import ROOT, call_main, inside
 
 HEADLINE = "<!-- headline: the output of `python -m stages.report --summary`; tests/test_docs.py checks it -->"
+ANSWER = ("<!-- answer: report/readme_answer.md, written by the report stage from metrics/ladder.json; "
+          "tests/test_docs.py checks it -->")
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
@@ -60,6 +62,29 @@ def test_the_readme_headline_block_is_what_report_summary_prints(capsys, tmp_pat
     assert lines[start] == "```text"
     block = lines[start + 1 : lines.index("```", start + 1)]
     assert block == printed.rstrip("\n").splitlines(), "README's headline table differs from the committed metrics"
+
+
+def test_the_readme_answer_is_the_committed_report_s(tmp_path):
+    """The README's answer is the report stage's readme_answer.md, as committed (a `make repro`
+    on another CPU may word other last digits)."""
+    source = tmp_path / "report/readme_answer.md"
+    if not committed(["report/readme_answer.md"], tmp_path):
+        source = ROOT / "report/readme_answer.md"
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index(ANSWER) + 1
+    expected = source.read_text().splitlines()
+    assert lines[start:start + len(expected)] == expected and lines[start + len(expected)] == ""
+    assert len(re.findall(r"(?<=[.!?])(\*\*)?(\s|$)", "\n".join(expected))) <= 3, "at most three sentences"
+
+
+def test_docs_findings_is_generated_from_the_committed_verdicts(tmp_path):
+    """Every number on docs/findings.md is read from the file it names: the page is what
+    tools/findings.py renders from the committed metrics and re-checks."""
+    from tools import findings
+    if not committed(["params.yaml", "metrics/ladder.json", "metrics/matched.json", "rechecks"], tmp_path):
+        pytest.skip("not a git checkout: the committed metrics cannot be read")
+    assert (ROOT / "docs/findings.md").read_text() == findings.page(tmp_path), (
+        "docs/findings.md is stale: run python -m tools.findings > docs/findings.md")
 
 
 def test_nothing_is_left_to_measure():

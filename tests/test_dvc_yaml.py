@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from surnames import cells, dvc_yaml, ladder, native
+from surnames import cells, dvc_yaml, ladder, native, report
 from surnames.errors import ProjectError
 from tests.helpers import ROOT
 
 CODE = ("stages.", "surnames.")
 CELLS = tuple(cells.CELLS)
-TRAINING = tuple(dvc_yaml.training_stage(cell) for cell in CELLS)
-SCORING = tuple(dvc_yaml.scoring_stage(model) for model in (*CELLS, "baseline", "majority"))
-BUDGETS = tuple(f"budget@{lr}" for lr in yaml.safe_load((ROOT / "params.yaml").read_text())["budgets"]["lrs"])
+TRAINING = tuple(dvc_yaml.training_stage(cell) for cell in ladder.COURSE)
+SCORING = tuple(dvc_yaml.scoring_stage(model) for model in (*ladder.COURSE, "baseline", "majority"))
+LADDER = tuple(name for name in dvc_yaml.stage_names(ROOT / "dvc.yaml") if name.startswith("ladder@"))
+REGISTRY = ladder.REGISTRY.relative_to(ROOT).as_posix()
 
 
 def module_file(module: str) -> Path:
@@ -45,15 +46,25 @@ def imported_modules(module: str) -> set[str]:
 
 
 # modules that read other files of the code at run time: the C sources that surnames/native.py
-# compiles, the registry of cells that surnames/ladder.py reads
+# compiles, the registry of cells that surnames/ladder.py reads, the report's templates
 SOURCES_READ = {"surnames/native.py": {path.relative_to(ROOT).as_posix() for path in native.SOURCES},
-                "surnames/ladder.py": {ladder.REGISTRY.relative_to(ROOT).as_posix()}}
+                "surnames/ladder.py": {ladder.REGISTRY.relative_to(ROOT).as_posix()},
+                "surnames/report.py": {report.TEMPLATES.relative_to(ROOT).as_posix()}}
+
+
+def tracks_registry_rows(stage: str, dvc_file: Path) -> bool:
+    """Whether the stage tracks rows of the registry as params (`surnames/registry.yaml: [...]`):
+    it then need not depend on the whole file, so editing another row leaves it alone."""
+    params = dvc_yaml.stage(stage, dvc_file).get("params") or []
+    return any(isinstance(entry, dict) and REGISTRY in entry for entry in params)
 
 
 def dep_problems(dvc_file: Path) -> list[str]:
     problems = []
     for stage in dvc_yaml.stage_names(dvc_file):
         declared = {dep for dep in dvc_yaml.deps(stage, dvc_file) if dep.startswith(("stages/", "surnames/"))}
+        if tracks_registry_rows(stage, dvc_file):
+            declared.add(REGISTRY)
         needed = imported_modules(dvc_yaml.entry_module(stage, dvc_file))
         problems += [f"{stage}: missing dep {dep}" for dep in sorted(needed - declared)]
         problems += [f"{stage}: needless dep {dep}" for dep in sorted(declared - needed)]
@@ -73,14 +84,14 @@ def test_every_stage_depends_on_exactly_the_modules_it_imports():
 
 
 @pytest.mark.parametrize("line, stages", [
-    # an anchor's line counts for every stage that uses it (train_*, score_*), a foreach stage's for
-    # each of its stages (train@<cell>, score@<cell>, budget@<lr>)
+    # an anchor's line counts for every stage that uses it (train_*, score_*), a foreach or matrix
+    # stage's for each of its stages (score@<cell>, ladder@<cell>-<lr>)
     ("      - surnames/kernels.py\n", {*TRAINING, "baseline", "score_baseline", "score_majority", "evaluate",
-                                     "matched"}),
-    ("        - surnames/kernels.py\n", {*SCORING[:len(CELLS)], *BUDGETS}),
+                                     *LADDER, "matched"}),
+    ("        - surnames/kernels.py\n", {*SCORING[:len(ladder.COURSE)]}),
     ("      - surnames/atomic.py\n", {"prepare", *TRAINING, "baseline", "score_baseline", "score_majority",
-                                    "evaluate", "matched", "report"}),
-    ("        - surnames/budgets.py\n", set(BUDGETS)),
+                                    "evaluate", *LADDER, "matched", "report"}),
+    ("      - surnames/grid.py\n", {*LADDER, "matched"}),
 ])
 def test_a_removed_dep_line_is_caught(tmp_path, line, stages):
     text = (ROOT / "dvc.yaml").read_text()
@@ -135,19 +146,25 @@ def test_every_input_another_stage_writes_is_a_dep():
 
 def test_a_missing_model_dep_is_caught(tmp_path):
     text = (ROOT / "dvc.yaml").read_text()
-    line = "        - data/prepared\n        - models/${key}\n"  # in score@<cell>'s deps
+    line = "        - data/prepared\n        - models/${item}\n"  # in score@<cell>'s deps
     assert text.count(line) == 1
     edited_copy(tmp_path, text.replace(line, "        - data/prepared\n"))
     assert input_problems(tmp_path / "dvc.yaml") == [
         f"{dvc_yaml.scoring_stage(cell)}: reads models/{cell} (written by {dvc_yaml.training_stage(cell)}) but does "
-        "not depend on it" for cell in ladder.RUNGS]
+        "not depend on it" for cell in ladder.COURSE]
 
 
 def test_every_trained_model_folder_is_a_published_artifact():
     """dvc.yaml's artifacts: one per training stage's model folder, a model with a description."""
     document = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     artifacts = document["artifacts"]
-    trained = {dvc_yaml.cached_outs(stage, ROOT / "dvc.yaml")[0] for stage in (*TRAINING, "baseline")}
+    trained = {dvc_yaml.cached_outs(stage, ROOT / "dvc.yaml")[0] for stage in (*TRAINING, "baseline")}  # not the grid
     assert {entry["path"] for entry in artifacts.values()} == trained
     for name, entry in artifacts.items():
         assert entry["path"] == f"models/{name}" and entry["type"] == "model" and entry["desc"].strip(), name
+
+
+def test_dvc_lock_holds_only_stages_that_exist():
+    """DVC keeps a removed stage's entry in dvc.lock; a stale one would claim outputs no stage makes."""
+    locked = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    assert sorted(set(locked) - set(dvc_yaml.stage_names(ROOT / "dvc.yaml"))) == []

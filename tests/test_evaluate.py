@@ -35,7 +35,7 @@ def test_compare_is_lstm_minus_rnn_with_an_interval_for_every_score(small_run):
 def test_the_baseline_is_compared_on_the_folds_the_cells_have(small_run):
     compare = read(small_run / "metrics/compare.json")
     assert [(e["model"], e["score"]) for e in compare["vs_baseline"]] == [
-        (m, key) for m in ("rnn", "lstm") for key in ladder.PAIR_SCORES]
+        (m, key) for m in ("rnn", "lstm") for key in ladder.TABLE_SCORES]
     for entry in compare["vs_baseline"]:
         assert entry["low"] <= entry["difference"] <= entry["high"] and len(entry["per_fold"]) == 2
 
@@ -121,28 +121,3 @@ def test_conclusions_survive_another_summation_order(prepared, tmp_path):
     assert compares[0] != compares[1]  # and reached the figures
     assert set(conclusions(compares[0]).values()) >= {0, 1}  # both kinds of conclusion are at stake
     assert conclusions(compares[0]) == conclusions(compares[1])
-
-
-def test_the_ladder_has_every_step_and_its_steps_add_up_to_the_whole_gap(small_run):
-    """Paired differences on the same draws are additive: (tanh − rnn) + (wide − tanh) +
-    (lstm − wide) is lstm − rnn exactly, in value and in every fold."""
-    from surnames import ladder
-    compare = read(small_run / "metrics/compare.json")
-    found = {(e["model"], e["against"], e["score"]): e for e in compare["ladder"]}
-    assert set(found) == {(s.model, s.against, key) for s in ladder.PAIRS for key in ladder.PAIR_SCORES}
-    for key in ladder.PAIR_SCORES:
-        path = [found[m, a, key] for m, a, _ in ladder.PATH]
-        whole = found["lstm", "rnn", key]
-        assert sum(e["difference"] for e in path) == pytest.approx(whole["difference"], abs=3e-6)
-        assert [sum(f) for f in zip(*(e["per_fold"] for e in path))] == pytest.approx(whole["per_fold"], abs=3e-6)
-        assert whole["difference"] == compare["test"][key]["difference"]  # the pair's own comparison, same draws
-        assert (whole["low"], whole["high"]) == (compare["test"][key]["low"], compare["test"][key]["high"])
-    buckets = {(e["model"], e["against"]) for e in compare["ladder_by_length"]}
-    assert buckets == {(s.model, s.against) for s in ladder.PAIRS}
-
-
-def test_a_ladder_missing_a_rung_is_refused(eval_project, capsys):
-    status, err = run_cli(capsys, "data/prepared", "--pair", "predictions/rnn.csv", "predictions/lstm.csv",
-                          "--ladder", "predictions/tanh_rnn.csv", "--compare", "c.json")
-    assert status == 1 and "the ablation ladder needs every rung's predictions: no wide_tanh_rnn.csv" in err
-    assert not (eval_project / "c.json").exists()

@@ -15,10 +15,10 @@ can fail.
 import pytest
 import torch
 
-from surnames import train
+from surnames import grid, train
 from surnames.alphabet import encode
 from surnames.data import read_categories, read_encoded
-from surnames.params import load_params
+from surnames.params import read_params
 from tests.helpers import ROOT, SMALL_TRAIN
 
 
@@ -52,7 +52,7 @@ def fold_zero(prepared):
 
 def trained(cell: str, fold_zero) -> torch.nn.Module:
     """A course-style cell trained on fold 0 (the default section, a short budget)."""
-    params = {**load_params(f"train_{cell}", ROOT / "params.yaml"), **SMALL_TRAIN, "iterations": 200}
+    params = {**grid.cell_training(cell, read_params(ROOT / "params.yaml")), **SMALL_TRAIN, "iterations": 200}
     model, *_ = train.train(cell, params, fold_zero["train"], fold_zero["val"])
     return model.eval()
 

@@ -1,78 +1,54 @@
-"""The matched budgets (surnames/budgets.py) and the ladder's views over them (surnames/matched.py)."""
+"""The ladder's grid (surnames/grid.py, the ladder@<cell>-<lr> stages) and its steps and
+verdicts (surnames/matched.py), on the small run."""
 import json
 
 import pytest
 import yaml
 
-from surnames import budgets, dvc_yaml, ladder, matched
+from surnames import dvc_yaml, grid, ladder, matched
 from surnames.params import read_params
-from tests.helpers import ROOT, SMALL_FOLDS, inside
+from tests.helpers import ROOT, SMALL_FOLDS, call_main, inside, one_line_error
 
 
-def test_every_matched_view_compares_cells_trained_alike():
-    """From the registry (the ladder's rungs and pairs), dvc.yaml and params.yaml: one budget
-    stage per lr, each training every rung with the same optimizer, lr, steps and batch, so
-    every comparison in a matched view changes the cell and nothing else; the committed
-    summaries say each rung was trained so."""
+def test_every_step_compares_cells_trained_alike():
+    """dvc.yaml's matrix: one stage per cell and lr, each training with the same `budgets` params
+    but its own hidden size; the committed metrics say each point was trained so."""
     params = read_params(ROOT / "params.yaml")
     lrs = params["budgets"]["lrs"]
-    stages = [name for name in dvc_yaml.stage_names(ROOT / "dvc.yaml") if name.startswith("budget@")]
-    assert stages == [f"budget@{lr}" for lr in lrs] and len(lrs) >= 2
-    for stage, lr in zip(stages, lrs):
-        assert float(dvc_yaml.module_args(stage, ROOT / "dvc.yaml")[0]) == lr
-        trained = {cell: budgets.training_params(params["budgets"], lr, params[f"train_{cell}"]["hidden_size"])
-                   for cell in ladder.RUNGS}
-        summary = json.loads((ROOT / dvc_yaml.module_args(stage, ROOT / "dvc.yaml")[-1]).read_text())
-        recorded = {c["cell"]: c for c in summary["cells"]}
-        for pair in ladder.PAIRS:
-            for key in budgets.ALIKE:
-                assert trained[pair.model][key] == trained[pair.against][key], (stage, pair, key)
-                assert recorded[pair.model][key] == recorded[pair.against][key] == trained[pair.model][key]
-            unlike = {k for k in trained[pair.model] if trained[pair.model][k] != trained[pair.against][k]}
-            assert unlike <= {"hidden_size"}, (stage, pair, unlike)  # capacity is a cell's own
+    stages = [s for s in dvc_yaml.stage_names(ROOT / "dvc.yaml") if s.startswith("ladder@")]
+    assert len(stages) == len(ladder.RUNGS) * len(lrs) and len(lrs) >= 2
+    recorded = {}
+    for stage in stages:
+        cell, lr, *_, metrics = dvc_yaml.module_args(stage, ROOT / "dvc.yaml")
+        recorded[cell, float(lr)] = json.loads((ROOT / metrics).read_text())
+    for step in ladder.STEPS:
+        for lr in lrs:
+            model, against = recorded[step.model, lr], recorded[step.against, lr]
+            assert all(model[key] == against[key] for key in (*grid.ALIKE, "folds")), (step, lr)
+            assert model["lr"] == lr
 
 
-def summary(lr: float, val: dict, diverged=()) -> dict:
-    cells = [{"cell": cell, "optimizer": "adam", "lr": lr, "iterations": 500, "batch_size": 256, "hidden_size": 128,
-              **({"diverged": [{"fold": 0, "step": 3}]} if cell in diverged else
-                 {"val_accuracy": 0.5, "val_balanced_accuracy": val.get(cell, 0.4)})} for cell in ladder.RUNGS]
-    return {"lr": lr, "folds": [0, 1], "cells": cells}
-
-
-def test_own_best_is_the_best_mean_val_score_and_a_tie_goes_to_the_lower_lr():
-    summaries = [summary(0.01, {"lstm": 0.45, "rnn": 0.41}), summary(0.003, {"lstm": 0.48, "rnn": 0.41})]
-    best = matched.own_best(summaries)
-    assert best["lstm"] == 0.003 and best["rnn"] == 0.003 and best["tanh_rnn"] == 0.003
-    summaries[0]["cells"][0]["val_balanced_accuracy"] = 0.42  # rnn at 0.01 is now the better
-    assert matched.own_best(summaries)["rnn"] == 0.01
-    assert list(matched.views(summaries)) == ["lr 0.003", "lr 0.01", ladder.OWN_BEST]
-
-
-def test_a_rung_that_blew_up_is_left_out_of_its_budget_s_view_not_a_failure():
-    summaries = [summary(0.003, {"rnn": 0.9}), summary(0.01, {"rnn": 0.99}, diverged=("rnn",))]
-    views = matched.views(summaries)
-    assert "rnn" not in views["lr 0.01"] and views["lr 0.003"]["rnn"] == 0.003
-    assert views[ladder.OWN_BEST]["rnn"] == 0.003  # its best among the budgets where it trained
-
-
-def test_the_budget_stage_records_a_run_that_blows_up(small_run, tmp_path):
-    """lr 1e6 without clipping blows every rung up in a step or two: the stage still writes its
-    summary, with the step, and no predictions for them."""
+def test_the_grid_stage_records_a_run_that_blows_up(small_run, tmp_path):
+    """lr 1e6 without clipping blows the cell up in a step or two: the stage still writes its
+    metrics, with the step, and a predictions file with no rows."""
     section = {**read_params(small_run / "params.yaml")["budgets"], "grad_clip": 0.0, "iterations": 5,
-               "folds": SMALL_FOLDS[:1], "processes": 1}
+               "folds": SMALL_FOLDS[:1], "processes": 1, "lrs": [1e6]}
+    evaluate = read_params(small_run / "params.yaml")["evaluate"]
     with inside(small_run):
-        result = budgets.run(1e6, section, {cell: 8 for cell in ladder.RUNGS}, small_run / "data/prepared",
-                             tmp_path / "models", tmp_path / "predictions", tmp_path / "summary.json")
-    assert all(c["diverged"][0]["step"] <= 5 for c in result["cells"]), result
-    assert json.loads((tmp_path / "summary.json").read_text()) == result
-    assert list((tmp_path / "predictions").iterdir()) == []
+        result = grid.run("rnn", 1e6, section, evaluate, small_run / "data/prepared", tmp_path / "models",
+                          tmp_path / "p.csv", tmp_path / "m.json")
+    assert result["diverged"][0]["step"] <= 5, result
+    assert json.loads((tmp_path / "m.json").read_text()) == result
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 1
 
 
-def test_an_lr_outside_budgets_lrs_is_refused_in_one_line(small_run, capsys):
-    from tests.helpers import call_main, one_line_error
+@pytest.mark.parametrize("args, message", [
+    (("rnn", "0.5"), "lr 0.5 is not one of budgets.lrs"),
+])
+def test_a_point_outside_the_grid_is_refused_in_one_line(small_run, capsys, args, message):
     with inside(small_run):
-        status = call_main("budget", "0.5", "data/prepared", "m", "p", "s.json")
-    one_line_error(capsys, status, "lr 0.5 is not one of budgets.lrs")
+        status = call_main("ladder", *args, "data/prepared", "m", "p.csv", "s.json")
+    one_line_error(capsys, status, message)
 
 
 @pytest.mark.parametrize("lrs", [[], [0.01, 0.003], [0.003, 0.003], [0.0, 0.01], ["0.01"]])
@@ -85,14 +61,51 @@ def test_budgets_lrs_must_be_increasing_distinct_positive_numbers(tmp_path, lrs)
         read_params(tmp_path / "params.yaml")
 
 
-def test_the_matched_stage_s_outputs_come_from_the_budget_stages(small_run):
-    """small_run's matched.json: every budget's models, every view's ladder, on every pair."""
-    result = json.loads((small_run / "metrics/matched.json").read_text())
+def test_budgets_hidden_size_must_name_every_cell(tmp_path):
+    from surnames.errors import ProjectError
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del params["budgets"]["hidden_size"]["lstm"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ProjectError, match="invalid param budgets.hidden_size="):
+        read_params(tmp_path / "params.yaml")
+
+
+def test_the_matched_stage_judges_every_step_score_and_view(small_run):
+    """small_run's ladder.json: a verdict per step, score and view, each own-best choice listed."""
+    result = json.loads((small_run / "metrics/ladder.json").read_text())
     lrs = read_params(small_run / "params.yaml")["budgets"]["lrs"]
-    assert [b["lr"] for b in result["budgets"]] == lrs
-    assert [v["view"] for v in result["views"]] == [*(matched.view_name(lr) for lr in lrs), ladder.OWN_BEST]
-    assert len(result["ladders"]) == len(result["views"]) * len(ladder.PAIRS) * len(ladder.PAIR_SCORES)
-    for view in result["views"][:-1]:
-        assert {c["lr"] for c in view["cells"]} == {float(view["view"][3:])}
+    assert result["views"] == [*(matched.view_name(lr) for lr in lrs), ladder.OWN_BEST]
+    assert len(result["verdicts"]) == len(result["views"]) * len(ladder.STEPS) * len(ladder.TABLE_SCORES)
+    for e in result["verdicts"]:
+        assert e["verdict"] in ("up", "down", "none", "tie") and e["choices"]
+        if e["view"] != ladder.OWN_BEST:
+            assert [(c["model_lr"], c["against_lr"]) for c in e["choices"]] == [(float(e["view"][3:]),) * 2]
+    answer = (small_run / "plots/answer.csv").read_text().splitlines()
+    assert answer[0] == ",".join(matched.ANSWER_COLUMNS)
+    assert {line.split(",")[0] for line in answer[1:]} == {s.name for s in ladder.STEPS}
     accuracy = (small_run / "plots/budgets/accuracy.csv").read_text().splitlines()
     assert accuracy[0] == "lr," + ",".join(ladder.RUNGS) and len(accuracy) == 1 + len(lrs)
+
+
+def test_own_best_lists_a_val_tie_as_every_tied_lr(small_run):
+    details = json.loads((small_run / "metrics/matched.json").read_text())
+    for row in details["own_best"]:
+        assert row["best"] in row["lrs"]
+        for d in row["differences"]:
+            assert (d["lr"] in row["lrs"]) == (d["low"] <= 0 <= d["high"]), row
+
+
+def test_the_steps_from_rnn_to_lstm_add_up_to_the_whole_gap(small_run):
+    """Paired differences on the same draws are additive: at one lr, (tanh − rnn) + (wide − tanh)
+    + (lstm − wide) is lstm − rnn exactly, in value and in every fold, on every score."""
+    result = json.loads((small_run / "metrics/ladder.json").read_text())
+    found = {(e["step"], e["score"], e["view"]): e for e in result["verdicts"]}
+    path = ("non-linearity", "capacity", "gates")
+    assert [(s.model, s.against) for s in ladder.STEPS if s.name in path] == [
+        ("tanh_rnn", "rnn"), ("wide_tanh_rnn", "tanh_rnn"), ("lstm", "wide_tanh_rnn")]
+    for score in ladder.TABLE_SCORES:
+        for view in result["views"][:-1]:
+            parts, whole = [found[step, score, view] for step in path], found["the whole gap", score, view]
+            assert sum(e["difference"] for e in parts) == pytest.approx(whole["difference"], abs=3e-6)
+            assert [sum(f) for f in zip(*(e["per_fold"] for e in parts))] == pytest.approx(whole["per_fold"],
+                                                                                           abs=3e-6)

@@ -13,7 +13,7 @@ import yaml
 
 from surnames import cells, dvc_yaml, ladder
 from tests.helpers import (
-    BUDGET_STAGES,
+    LADDER_STAGES,
     LSTM_SIZE_CHANGE,
     SMALL_FOLDS,
     Clone,
@@ -25,20 +25,22 @@ from tests.helpers import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CELLS = tuple(cells.CELLS)
-EVERY_STAGE = {"params", "prepare", *(dvc_yaml.training_stage(cell) for cell in CELLS),
-               *(dvc_yaml.scoring_stage(cell) for cell in CELLS), "baseline", "score_baseline", "score_majority",
-               "evaluate", *BUDGET_STAGES, "matched", "report"}
+EVERY_STAGE = {"params", "prepare", *(dvc_yaml.training_stage(cell) for cell in ladder.COURSE),
+               *(dvc_yaml.scoring_stage(cell) for cell in ladder.COURSE), "baseline", "score_baseline",
+               "score_majority", "evaluate", *LADDER_STAGES, "matched", "report"}
 FOLDS = 2  # prepare.folds of the session's clone (tests/conftest.py): the baseline fits two folds too
 SPLITS = ("train", "val", "test")
 OUTPUTS = ["data/raw/names", *[f"data/prepared/fold-{i}/{s}.csv" for i in range(FOLDS) for s in SPLITS],
-           *[f"models/{m}/fold-{i}.pt" for m in CELLS for i in SMALL_FOLDS],
+           *[f"models/{m}/fold-{i}.pt" for m in ladder.COURSE for i in SMALL_FOLDS],
+           *[f"models/ladder/{m}-0.01/fold-{i}.pt" for m in CELLS for i in SMALL_FOLDS],
            *[f"models/baseline/fold-{i}.pt" for i in range(FOLDS)],
-           *[f"predictions/{m}.csv" for m in (*CELLS, "baseline", "majority")], "plots/ladder.csv",
-           "report/ladder.png",
+           *[f"predictions/{m}.csv" for m in (*ladder.COURSE, "baseline", "majority")], "plots/answer.csv",
+           "report/answer.png", "report/answer.md", "metrics/ladder.json", "metrics/ladder/lstm-0.003.json",
            "data/stats.json", "metrics/train_rnn.json", "metrics/train_lstm.json", "metrics/rnn.json",
            "metrics/lstm.json", "metrics/compare.json", "metrics/baseline.json", "metrics/majority.json",
            "plots/curves/rnn/fold-1.csv", "plots/curves/lstm/mean.csv", "plots/confusion/lstm.csv",
-           "plots/length/rnn.csv", "plots/gradients/lstm.csv", "report/report.md", "report/gradients.png"]
+           "plots/length/rnn.csv", "plots/gradients/lstm.csv", "report/report.md", "report/gradients.png",
+           "report/length.png"]
 
 
 def test_repro_produces_every_output_and_is_then_up_to_date(reproduced):
@@ -61,8 +63,9 @@ def test_every_plot_has_data_for_both_models(reproduced):
     for name, renders in plots.items():
         values = renders[0]["content"]["data"]["values"]
         assert values, name
-        if name == "plots/ladder.csv":  # every rung on both scores, and the baseline
-            assert {row["model"] for row in values} >= {"RNN (course)", "LSTM (course)", "n-gram baseline"}
+        if name == "plots/answer.csv":  # every step of the registry, on both claim scores
+            assert {row["step"] for row in values} == {s.name for s in ladder.STEPS}
+            assert {row["score"] for row in values} == set(ladder.CLAIM_SCORES)
             continue
         if name.startswith("plots/confusion/"):
             sources.add(name)
@@ -116,6 +119,24 @@ def test_remote_round_trip_gives_byte_identical_models(reproduced, tmp_path):
     for model, data in before.items():
         assert (clone.path / f"models/{model}/fold-1.pt").read_bytes() == data
     assert "up to date" in clone.run("dvc", "status")
+
+
+def test_one_cell_s_row_or_one_new_lr_re_runs_only_its_grid_points_the_verdicts_and_the_report(reproduced):
+    clone = reproduced
+    lrs = yaml.safe_load((clone.path / "params.yaml").read_text())["budgets"]["lrs"]
+    wide = {f"ladder@wide_tanh_rnn-{lr}" for lr in lrs}
+    output = clone.run("dvc", "exp", "run", "--temp", "-n", "wide-16", "-S", "budgets.hidden_size.wide_tanh_rnn=16")
+    assert ran_stages(output) == {"params", *wide, "matched", "report"}, output
+    three = f"budgets.lrs={json.dumps([*lrs, 0.03])}"
+    output = clone.run("dvc", "exp", "run", "--temp", "-n", "three-lrs", "-S", three)
+    assert ran_stages(output) == {"params", *(f"ladder@{cell}-0.03" for cell in ladder.RUNGS), "matched",
+                                  "report"}, output
+    registry = clone.path / "surnames/registry.yaml"
+    text = registry.read_text()
+    registry.write_text(text.replace("label: tanh RNN (LSTM-sized)", "label: tanh RNN (wide)"))
+    assert ran_stages(clone.run("dvc", "repro")) == {"params", *wide, "matched", "report"}
+    clone.run("dvc", "exp", "remove", "-A")
+    clone.restore()
 
 
 TABLE_MARKER = "<!-- comparison table: tests/test_pipeline.py runs the command in the next block -->"

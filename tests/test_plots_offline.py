@@ -147,9 +147,9 @@ def expected_marks(plot_id: str, props: dict) -> tuple[str, int]:
         with open(ROOT / plot_id, newline="") as handle:
             cells = {(row[props["y"]], row[props["x"]]) for row in csv.DictReader(handle)}
         return "mark-rect", len(cells)   # one cell per (actual, predicted) pair seen
-    if props.get("template") == "ladder":  # .dvc/plots/ladder.json: a point per rung and score
+    if props.get("template") == "answer":  # .dvc/plots/answer.json: a point per step, score, view and choice
         with open(ROOT / plot_id, newline="") as handle:
-            return "mark-symbol", sum(row["kind"] == "cell" for row in csv.DictReader(handle))
+            return "mark-symbol", sum(1 for _ in csv.DictReader(handle))
     y = props.get("y")
     series = sum(len(v) if isinstance(v, list) else 1 for v in y.values()) if isinstance(y, dict) else 1
     return "mark-line", series           # one line per (file, field)

@@ -1,7 +1,9 @@
 """The registry of cells (surnames/registry.yaml) against everything that derives from it or
 must list its rows: the cells' classes, the params schema and params.yaml, dvc.yaml's stages
-and the lists that name every cell. A throwaway rung added to a copy of the project shows
-that a rung is a registry row, its params and the dvc.yaml lines named here."""
+and plots. A throwaway cell added to a copy of the project shows that a cell is a registry row
+and its hidden size, and that no list in dvc.yaml needs an edit but the plots' y-lists, which
+the check here names."""
+import itertools
 import os
 import shutil
 import subprocess
@@ -17,40 +19,31 @@ from surnames.params import SCHEMA
 from tests.helpers import ROOT
 
 
-def listed_after(words: list[str], flag: str) -> list[str]:
-    """The arguments after `flag` up to the next --option."""
-    start = words.index(flag) + 1
-    end = next((i for i in range(start, len(words)) if words[i].startswith("--")), len(words))
-    return words[start:end]
-
-
 def problems(root: Path) -> list[str]:
     """What in root's dvc.yaml and params.yaml does not agree with root's registry, one line each."""
-    rows = ladder.read_registry(root / "surnames/registry.yaml")
+    registry = ladder.read_registry(root / "surnames/registry.yaml")
+    names = list(registry.cells)
     dvc, params = root / "dvc.yaml", yaml.safe_load((root / "params.yaml").read_text())
     stages = dvc_yaml.stage_names(dvc)
+    lrs = params["budgets"]["lrs"]
     found = []
-    for name, cell in rows.items():
-        training = f"train@{name}" if cell.parent else f"train_{name}"
-        wanted = {
-            f"stage {training}": training in stages,
-            f"stage score@{name}": f"score@{name}" in stages,
-            f"params.yaml section train_{name}": f"train_{name}" in params,
-            f"train_{name}.hidden_size in the params of budget@<lr>":
-                all(f"train_{name}.hidden_size" in dvc_yaml.stage(s, dvc)["params"]
-                    for s in stages if s.startswith("budget@")),
-            f"train_{name} in report's params": f"train_{name}" in dvc_yaml.stage("report", dvc)["params"],
-            f"artifacts entry {name} with path models/{name}":
-                dvc_yaml.artifacts(dvc).get(name, {}).get("path") == f"models/{name}",
-        }
-        if cell.parent:  # the course cells have their own flags (--pair, --metrics)
-            for stage, flag, path in (("evaluate", "--ladder", f"predictions/{name}.csv"),
-                                      ("report", "--ladder", f"metrics/{name}.json")):
-                wanted[f"{path} in {stage}'s {flag}"] = path in listed_after(dvc_yaml.module_args(stage, dvc), flag)
-                wanted[f"{path} in {stage}'s deps"] = path in dvc_yaml.deps(stage, dvc)
-        found += [f"{name}: dvc.yaml or params.yaml lacks {what}" for what, present in wanted.items() if not present]
-    extra = {s.removeprefix("train_") for s in params if s.startswith("train_")} - set(rows)
-    found += [f"params.yaml section train_{name} is not a cell of the registry" for name in sorted(extra)]
+    wanted_ladder = {f"ladder@{cell}-{lr}" for cell, lr in itertools.product(names, lrs)}
+    found += [f"dvc.yaml lacks stage {s}" for s in sorted(wanted_ladder - set(stages))]
+    found += [f"dvc.yaml stage {s} is not a cell and lr of the registry" for s in stages
+              if s.startswith("ladder@") and s not in wanted_ladder]
+    found += [f"dvc.yaml lacks stage score@{c} (a course cell)" for c in registry.course if f"score@{c}" not in stages]
+    if set(params["budgets"]["hidden_size"]) != set(names):
+        found.append("params.yaml budgets.hidden_size must name every cell of the registry")
+    found += [f"params.yaml section {s} is not a course cell's" for s in params
+              if s.startswith("train_") and s.removeprefix("train_") not in registry.course]
+    found += [f"dvc.yaml stage {s} trains a cell outside the ladder" for s in stages
+              if s.startswith("train") and s.removeprefix("train_") not in registry.course]
+    for plot in yaml.safe_load(dvc.read_text())["plots"]:
+        for title, spec in plot.items():
+            y = spec.get("y") if isinstance(spec, dict) else None
+            for path, columns in y.items() if isinstance(y, dict) else ():
+                if path.startswith("plots/budgets/") and columns != names:
+                    found.append(f"dvc.yaml plot '{title}': y of {path} must list the registry's cells in order")
     return found
 
 
@@ -58,29 +51,28 @@ def test_the_project_agrees_with_its_registry():
     assert problems(ROOT) == []
 
 
+def test_no_cell_but_the_course_pair_has_a_budget_of_its_own():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    own = {s.removeprefix("train_") for s in params if s.startswith("train_")}
+    assert own == set(ladder.COURSE)
+    assert not [a for a in dvc_yaml.artifacts(ROOT / "dvc.yaml") if a not in (*ladder.COURSE, "baseline")]
+
+
 def test_the_cells_classes_schema_and_labels_come_from_the_registry():
-    rows = ladder.read_registry()
-    assert ladder.RUNGS == tuple(rows) and set(cells.CELLS) == set(rows)
-    assert ladder.ABLATIONS == tuple(n for n, c in rows.items() if c.parent)
-    assert all(cells.CELLS[n] is cells.ARCHITECTURES[c.architecture] for n, c in rows.items())
-    assert {s.removeprefix("train_") for s in SCHEMA if s.startswith("train_")} == set(rows)
-    assert all(SCHEMA[f"train_{n}"]["hidden_size"].doc.startswith(c.label) for n, c in rows.items())
-    assert [(p.model, p.against) for p in ladder.PAIRS[:len(rows) - 1]] == [(n, c.against) for n, c in rows.items()
-                                                                           if c.against]
+    registry = ladder.read_registry()
+    assert ladder.RUNGS == tuple(registry.cells) and set(cells.CELLS) == set(registry.cells)
+    assert all(cells.CELLS[n] is cells.ARCHITECTURES[c.architecture] for n, c in registry.cells.items())
+    assert {s.removeprefix("train_") for s in SCHEMA if s.startswith("train_")} == set(ladder.COURSE)
+    assert [s.name for s in ladder.STEPS] == [s.name for s in registry.steps]
 
 
 REGISTRY_TEXT = (ROOT / "surnames/registry.yaml").read_text()
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda t: t.replace("against: rnn", "against: rn"), "tanh_rnn: against 'rn' is not a cell"),
-    (lambda t: t.replace("    parent: lstm\n    against: wide_tanh_rnn\n    isolates: gates, forget gate held open",
-                         "    parent: lstmm\n    against: wide_tanh_rnn\n    isolates: gates"),
-     "lstm_forget_open: parent 'lstmm' is not a cell"),
-    (lambda t: t.replace('    isolates: "non-linearity: hidden = tanh(i2h(combined))"\n', ""),
-     "tanh_rnn: against without isolates"),
-    (lambda t: t.replace("ablations: [tanh_rnn, wide_tanh_rnn,", "ablations: [wide_tanh_rnn, tanh_rnn,"),
-     "ablations must list the cells with a parent, in the cells' order"),
+    (lambda t: t.replace("    against: rnn\n", "    against: rn\n", 1), "step 'non-linearity': against 'rn' is not"),
+    (lambda t: t.replace("course: [rnn, lstm]", "course: [rnn, lstmm]"), "course cell 'lstmm' is not a row"),
+    (lambda t: t.replace("  - name: capacity\n", "  - name: non-linearity\n"), "two steps share a name"),
     (lambda t: t.replace("    label: tanh RNN\n", "    label: tanh RNN\n    colour: red\n"),
      "unexpected keyword argument 'colour'"),
     (lambda t: t.replace("cells:", "cels:"), "cannot read the registry of cells"),
@@ -95,48 +87,33 @@ def test_a_bad_registry_is_one_line_naming_what_is_wrong(tmp_path, change, messa
     assert message in str(error.value) and "\n" not in str(error.value), error.value
 
 
-# The throwaway rung: a tanh RNN at half the course RNN's width, compared with the course RNN.
+# The throwaway cell: a tanh RNN at half the course RNN's width, and a step against the course RNN.
 ROW = """  narrow_tanh_rnn:
     label: tanh RNN (narrow)
     architecture: tanh_rnn
-    parent: rnn
-    against: rnn
-    isolates: "width: the tanh RNN at half the hidden size"
 """
-DVC_LINES = (  # (a line of dvc.yaml, the same line for the new rung)
-    ("predictions/lstm_forget_open.csv predictions/lstm_output_open.csv\n",
-     "predictions/lstm_forget_open.csv predictions/lstm_output_open.csv predictions/narrow_tanh_rnn.csv\n"),
-    ("      - predictions/lstm_output_open.csv\n",
-     "      - predictions/lstm_output_open.csv\n      - predictions/narrow_tanh_rnn.csv\n"),
-    ("metrics/lstm_forget_open.json metrics/lstm_output_open.json\n",
-     "metrics/lstm_forget_open.json metrics/lstm_output_open.json metrics/narrow_tanh_rnn.json\n"),
-    ("      - metrics/lstm_output_open.json\n",
-     "      - metrics/lstm_output_open.json\n      - metrics/narrow_tanh_rnn.json\n"),
-    ("        - train_lstm_output_open.hidden_size\n",
-     "        - train_lstm_output_open.hidden_size\n        - train_narrow_tanh_rnn.hidden_size\n"),
-    ("      - train_lstm_output_open\n    outs:",
-     "      - train_lstm_output_open\n      - train_narrow_tanh_rnn\n    outs:"),
-    ("\nplots:\n", "  narrow_tanh_rnn:\n    path: models/narrow_tanh_rnn\n    type: model\n\nplots:\n"),
-)
+STEP = """  - name: width
+    model: narrow_tanh_rnn
+    against: rnn
+    change: "the tanh RNN at half the hidden size"
+"""
 
 
 def add_row_and_params(root: Path) -> None:
-    """The throwaway rung's row (above the wide tanh RNN) and its params: its parent's, at half the width."""
+    """The throwaway cell's row (above the wide tanh RNN), a step, and its hidden size."""
     registry = root / "surnames/registry.yaml"
     text = registry.read_text().replace("  wide_tanh_rnn:\n", ROW + "  wide_tanh_rnn:\n", 1)
-    registry.write_text(text.replace("[tanh_rnn, wide_tanh_rnn,", "[tanh_rnn, narrow_tanh_rnn, wide_tanh_rnn,"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    section = {**params["train_rnn"], "hidden_size": params["train_rnn"]["hidden_size"] // 2}
-    with (root / "params.yaml").open("a") as file:
-        file.write("\n" + yaml.safe_dump({"train_narrow_tanh_rnn": section}, sort_keys=False))
+    registry.write_text(text.replace("steps:\n", "steps:\n" + STEP, 1))
+    params = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(params.replace("    wide_tanh_rnn: 277", "    narrow_tanh_rnn: 64\n"
+                                                     "    wide_tanh_rnn: 277", 1))
 
 
-def add_dvc_lines(root: Path) -> None:
+def add_plot_columns(root: Path) -> None:
     dvc = (root / "dvc.yaml").read_text()
-    for old, new in DVC_LINES:
-        assert dvc.count(old) == 1, old
-        dvc = dvc.replace(old, new)
-    (root / "dvc.yaml").write_text(dvc)
+    old = "[rnn, tanh_rnn, wide_tanh_rnn,"
+    assert dvc.count(old) == 3
+    (root / "dvc.yaml").write_text(dvc.replace(old, "[rnn, tanh_rnn, narrow_tanh_rnn, wide_tanh_rnn,"))
 
 
 @pytest.fixture
@@ -151,18 +128,17 @@ def project_copy(tmp_path):
     return copy
 
 
-def test_a_rung_is_a_registry_row_its_params_and_the_lines_the_check_names(project_copy):
+def test_a_cell_is_a_registry_row_and_its_hidden_size(project_copy):
     add_row_and_params(project_copy)
     missing = problems(project_copy)
-    assert all(line.startswith("narrow_tanh_rnn: dvc.yaml or params.yaml lacks") for line in missing), missing
-    assert len(missing) == 7, missing  # one per line of DVC_LINES: DVC derives the stages themselves
-    add_dvc_lines(project_copy)
+    assert len(missing) == 3 and all("must list the registry's cells" in line for line in missing), missing
+    add_plot_columns(project_copy)
     assert problems(project_copy) == []
 
 
-def test_a_throwaway_rung_gets_its_stages_schema_and_place_on_the_ladder(project_copy):
+def test_a_throwaway_cell_gets_its_stages_schema_and_step(project_copy):
     add_row_and_params(project_copy)
-    add_dvc_lines(project_copy)
+    add_plot_columns(project_copy)
     env = {**os.environ, "PYTHONPATH": str(project_copy)}
 
     def run(*command: str) -> str:
@@ -171,12 +147,11 @@ def test_a_throwaway_rung_gets_its_stages_schema_and_place_on_the_ladder(project
         return done.stdout
 
     stages = run("dvc", "stage", "list", "--name-only").split()
-    assert {"train@narrow_tanh_rnn", "score@narrow_tanh_rnn"} <= set(stages)
+    assert {"ladder@narrow_tanh_rnn-0.003", "ladder@narrow_tanh_rnn-0.01"} <= set(stages)
     run(sys.executable, "-m", "stages.params", "params.yaml")
-    derived = run(sys.executable, "-c", "from surnames import cells, ladder, params; "
+    derived = run(sys.executable, "-c", "from surnames import cells, ladder; "
                   "print(ladder.RUNGS[2], ladder.LABELS['narrow_tanh_rnn'], cells.CELLS['narrow_tanh_rnn'].__name__, "
-                  "'train_narrow_tanh_rnn' in params.SCHEMA, ladder.PAIRS[1])")
-    assert derived.startswith("narrow_tanh_rnn tanh RNN (narrow) TanhRNN True Pair(model='narrow_tanh_rnn', "
-                              "against='rnn'"), derived
-    assert dvc_yaml.module_args("score@narrow_tanh_rnn", project_copy / "dvc.yaml")[0] == "narrow_tanh_rnn"
-    assert "models/narrow_tanh_rnn" in dvc_yaml.outs("train@narrow_tanh_rnn", project_copy / "dvc.yaml")
+                  "ladder.STEPS[0].name)")
+    assert derived.split() == ["narrow_tanh_rnn", "tanh", "RNN", "(narrow)", "TanhRNN", "width"], derived
+    assert dvc_yaml.module_args("ladder@narrow_tanh_rnn-0.01", project_copy / "dvc.yaml")[:2] == [
+        "narrow_tanh_rnn", "0.01"]

@@ -1,74 +1,151 @@
+"""The report stage (surnames/report.py and its templates): the answer from the verdicts, the
+numbers from the metrics, the figures that exist, and the limits a reader's two minutes set."""
 import json
 import re
 
-from surnames import ladder, ladder_wording, matched_wording, report, wording
-from surnames.scores import SCORES
-from tests.helpers import call_main, inside
+import matplotlib
+import pytest
+
+from surnames import dvc_yaml, ladder, report, verdicts
+from surnames.ladder import CLAIM_SCORES, OWN_BEST, TABLE_SCORES
+from tests.helpers import ROOT, call_main, inside
+
+matplotlib.use("Agg")
+VIEWS = ["lr 0.003", "lr 0.01", OWN_BEST]
+BUDGETS = {"folds": [0, 1, 2, 3, 4], "lrs": [0.003, 0.01], "iterations": 500, "batch_size": 256, "seed": 0,
+           "optimizer": "adam"}
+
+
+def choice(difference: float, width: float = 0.01) -> dict:
+    return {"model_lr": 0.01, "against_lr": 0.01, "difference": difference, "low": difference - width,
+            "high": difference + width, "per_fold": [difference] * 5, "folds_same_sign": 5,
+            "verdict": verdicts.verdict(difference - width, difference + width)}
+
+
+def made_up(difference: dict[str, float], flipped: tuple = ()) -> dict:
+    """A ladder.json: each step's every claim-score difference is difference[step] (default 0,
+    whose interval includes 0); (step, score, view) in `flipped` has 0 instead."""
+    entries = []
+    for step in ladder.STEPS:
+        for score in TABLE_SCORES:
+            for view in VIEWS:
+                value = 0.0 if (step.name, score, view) in flipped else difference.get(step.name, 0.0)
+                found = choice(value)
+                entries.append({"step": step.name, "score": score, "view": view, **found, "choices": [found]})
+    holds = verdicts.holding(entries, [s.name for s in ladder.STEPS], VIEWS, CLAIM_SCORES)
+    return {"claim_scores": list(CLAIM_SCORES), "views": VIEWS, "steps": [vars(s) for s in ladder.STEPS],
+            "verdicts": entries, "holds": holds, "ties": []}
+
+
+def answer(ladder_json: dict, rechecks: tuple = ()) -> str:
+    return report.render("answer.md.j2", report.answer_context(ladder_json, BUDGETS, list(rechecks)))
+
+
+GATES = {"gates": 0.06, "gates without the forget gate": 0.05, "gates without the output gate": 0.05,
+         "the whole gap": 0.04}
+
+
+def test_the_answer_names_a_step_only_where_every_view_on_both_scores_agrees():
+    text = answer(made_up(GATES))
+    assert text.startswith("**Why the LSTM wins: its gates, together.**")
+    assert "*Gates* (the whole LSTM against a tanh RNN of its parameter count) holds in every view: balanced " \
+           "accuracy +6.0 points, prior-corrected +6.0." in text
+    assert "*the forget gate* and *the output gate* differ from 0 in no view" in text, text
+    for step, score, view in (("gates", "balanced_accuracy", OWN_BEST), ("gates", "corrected_accuracy", "lr 0.003")):
+        flipped = answer(made_up(GATES, flipped=((step, score, view),)))
+        assert "its gates, together" not in flipped and "*Gates* (" not in flipped, flipped
+        assert "*gates without the forget gate* and *gates without the output gate* hold in every view" in flipped
+        assert "*Gates* differs from 0 in some views only" in flipped
+
+
+def test_a_step_that_did_not_hold_in_a_recheck_is_said_so():
+    recheck = {"settings": {"budgets.seed": 1}, **made_up({**GATES, "gates": 0.0})}
+    text = answer(made_up(GATES), [recheck, {"settings": {"budgets.iterations": 1000}, **made_up(GATES)}])
+    assert "its gates, together" not in text
+    assert "prior-corrected +6.0, but not when re-run with budgets.seed=1." in text
+    assert "re-run with budgets.seed=1 and budgets.iterations=1000, *gates without the forget gate*, *gates " \
+           "without the output gate* and *the whole gap* held in each." in text
+
+
+def test_a_flipped_view_of_the_whole_gap_is_said_so():
+    text = answer(made_up(GATES, flipped=(("the whole gap", "balanced_accuracy", "lr 0.01"),)))
+    assert "The course LSTM does not beat the course RNN in every view." in text
+    assert "*The whole gap* differs from 0 in some views only" in text and "its gates, together" in text
+
+
+def test_the_answer_with_nothing_that_holds_claims_nothing():
+    text = answer(made_up({}))
+    assert "no step holds in every view" in text and "differ from 0 in no view" in text and "in every view:" not in text
+
+
+def test_a_val_tie_is_reported_as_a_tie():
+    ladder_json = made_up(GATES)
+    entry = next(e for e in ladder_json["verdicts"] if e["view"] == OWN_BEST and e["step"] == "gates"
+                 and e["score"] == "balanced_accuracy")
+    entry["choices"] = [choice(0.06), choice(-0.001)]
+    entry["verdict"] = verdicts.shared([c["verdict"] for c in entry["choices"]])
+    assert entry["verdict"] == "tie"
+    tables = report.step_tables(ladder_json, report.step_summaries(ladder_json))
+    row = next(r for r in tables[0]["rows"] if r["step"] == "gates")
+    assert row["cells"][VIEWS.index(OWN_BEST)] == "val tie, 2 choices: -0.1 to +6.0; tie"
+
+
+def test_the_forest_plot_has_one_row_per_step(tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(report.Figures, "save", lambda self, figure, name: drawn.setdefault(name, figure) and name)
+    figures = report.Figures(None, tmp_path, 50, ["rnn", "lstm"])
+    report.answer_figure(figures, made_up(GATES), "the title")
+    axes = drawn["answer.png"].axes
+    assert len(axes) == len(CLAIM_SCORES)
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert labels == [f"{s.name} ✓" if s.name in GATES else s.name for s in ladder.STEPS]
+    assert drawn["answer.png"]._suptitle.get_text() == "the title"
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[^\s]+", text)
+
+
+def numbers(text: str) -> list[str]:
+    return re.findall(r"\d+(?:[ .]\d+)*", text)
+
+
+def prose(text: str) -> str:
+    """The report's lines outside tables, figures and headings."""
+    return "\n".join(line for line in text.splitlines()
+                     if line.strip() and not line.startswith(("|", "![", "#")))
+
+
+def test_the_committed_answer_is_short_and_the_report_s_prose_is_in_bounds():
+    answer_text = (ROOT / "report/answer.md").read_text()
+    assert len(words(answer_text)) <= 120 and len(numbers(answer_text)) <= 15, answer_text
+    text = prose((ROOT / "report/report.md").read_text())
+    assert len(words(text)) <= 1200, len(words(text))
+    sentences = [s for line in re.split(r"\n(?=- )", text)
+                 for s in re.split(r"(?<=[.:;?])\s+", " ".join(line.split()))]
+    assert max(len(words(s)) for s in sentences) <= 40, max(sentences, key=lambda s: len(words(s)))
 
 
 def test_report_links_only_figures_that_exist(small_run):
     text = (small_run / "report/report.md").read_text()
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(figures) == 9
+    assert figures[0] == "answer.png" and len(figures) == len(set(figures)) == 9
     for figure in figures:
         assert (small_run / "report" / figure).stat().st_size > 1000, figure
 
 
 def test_report_numbers_come_from_the_metrics(small_run):
     text = (small_run / "report/report.md").read_text()
-    for model in ("rnn", "lstm"):
+    for model in ("rnn", "lstm", "baseline", "majority"):
         metrics = json.loads((small_run / f"metrics/{model}.json").read_text())
         for protocol in ("train", "test"):
-            assert wording.with_interval(metrics[protocol]["balanced_accuracy"]) in text
+            assert report.pm(metrics[protocol]["balanced_accuracy"]) in text, (model, protocol)
     compare = json.loads((small_run / "metrics/compare.json").read_text())
-    assert wording.interval(compare["test"]["accuracy"]) in text
-    assert "| RNN | test: held-out names |" in text and "≈60 %" in text and "folds 0, 1" in text
-    for reference in ("baseline", "majority"):
-        metrics = json.loads((small_run / f"metrics/{reference}.json").read_text())
-        label, accuracy = wording.label(reference), wording.with_interval(metrics["test"]["accuracy"])
-        assert f"| {label} | test: held-out names | {accuracy}" in text
-    assert "**Against the n-gram baseline**" in text and "Goal check: the course LSTM" in text
-
-
-def entry(difference, low, high):
-    return {"difference": difference, "low": low, "high": high, "per_fold": [difference] * 5, "folds_same_sign": 5}
-
-
-def score(value, low, high):
-    return {"value": value, "low": low, "high": high, "per_fold": [value]}
-
-
-def fake_inputs(sign: int):
-    """A comparison whose intervals all lie above 0 (sign 1), below 0 (-1) or straddle it (0)."""
-    def gap(size):
-        return entry(sign * size, sign * size - 0.01, sign * size + 0.01) if sign else entry(0.01, -0.02, 0.04)
-
-    compare = {protocol: {key: gap(0.1) for key in SCORES} for protocol in ("train", "test")}
-    compare["by_language"] = [{"language": "A", **gap(0.2)}, {"language": "B", **entry(0.0, -0.1, 0.1)}]
-    compare["by_length"] = [{"length": "1-4", **gap(0.05)}, {"length": "5+", **entry(0.0, -0.1, 0.1)}]
-    compare["length_trend"] = entry(-0.05, -0.2, 0.1)
-    compare["gradient_ratio"] = gap(0.3)
-    flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(1.0, 0.9, 1.1)}
-    model = {"train": {"balanced_accuracy": score(0.9, 0.88, 0.92)},
-             "test": {"balanced_accuracy": score(0.5, 0.48, 0.52)}, "gradient_flow": flow}
-    return {"rnn": model, "lstm": model}, compare
-
-
-def test_findings_follow_the_intervals_either_way():
-    text = wording.findings(*fake_inputs(1))
-    assert "accuracy is higher by 10.0 points (95 % interval [9.0, 11.0])" in text
-    assert "ahead on 1 of 2 languages (A) and behind on 0 (none); on the other 1 no difference" in text
-    assert "ahead on 1-4 letter buckets" in text
-    assert "The RNN's gradient falls off faster" in text
-    assert "its interval lies above the held-out one" in text
-    text = wording.findings(*fake_inputs(-1))
-    assert "accuracy is lower by 10.0 points (95 % interval [-11.0, -9.0])" in text
-    assert "ahead on 0 of 2 languages (none) and behind on 1 (A)" in text
-    assert "does **not** fall off faster" in text
-    text = wording.findings(*fake_inputs(0))
-    assert "shows no difference measurable with this data (1.0 points, 95 % interval [-2.0, 4.0] includes 0)" in text
-    assert "higher by" not in text and "lower by" not in text
-    assert "No difference between the two is measurable with this data." in text
+    assert report.signed(compare["test"]["balanced_accuracy"]) in text
+    matched = json.loads((small_run / "metrics/matched.json").read_text())
+    for m in matched["models"]:
+        assert report.pm(m["test"]["corrected_accuracy"]) in text
+    assert (small_run / "report/answer.md").read_text() in text
 
 
 def test_summary_reads_its_paths_from_dvc_yaml(small_run, capsys):
@@ -78,7 +155,7 @@ def test_summary_reads_its_paths_from_dvc_yaml(small_run, capsys):
     for model, label in (("lstm", "LSTM "), ("baseline", "n-gram baseline"), ("majority", "majority class")):
         metrics = json.loads((small_run / f"metrics/{model}.json").read_text())
         row = next(line for line in out.splitlines() if line.startswith(label) and " test " in line)
-        assert wording.with_interval(metrics["test"]["balanced_accuracy"]) in row, (model, out)
+        assert report.pm(metrics["test"]["balanced_accuracy"]) in row, (model, out)
     assert "report: report/report.md" in out
 
 
@@ -91,151 +168,24 @@ def test_a_misspelt_option_is_refused_and_writes_nothing(small_run, capsys):
 
 
 def test_report_goes_to_the_out_folder_and_needs_both_models(small_run, tmp_path, capsys):
-    plots = [arg for kind in report.PLOT_KINDS for arg in (f"--{kind}", str(small_run / "plots" / kind))]
-    common = ["--data-stats", "data/stats.json", "--compare", "metrics/compare.json", *plots,
-              "--references", "metrics/baseline.json", "metrics/majority.json",
-              "--ladder", *(f"metrics/{cell}.json" for cell in ladder.ABLATIONS),
-              "--ladder-plot", str(tmp_path / "l.csv"), "--matched", "metrics/matched.json"]
+    common = ["--data-stats", "data/stats.json", "--compare", "metrics/compare.json", "--curves", "plots/curves",
+              "--confusion", "plots/confusion", "--references", "metrics/baseline.json", "metrics/majority.json",
+              "--ladder", "metrics/ladder.json", "--matched", "metrics/matched.json", "--rechecks", "rechecks"]
     with inside(small_run):
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "metrics/lstm.json",
                          "--out", str(tmp_path / "r")) == 0
         assert (tmp_path / "r/report.md").read_bytes() == (small_run / "report/report.md").read_bytes()
         assert not list((tmp_path / "r").glob(".*"))  # no temporary file left beside the outputs
-        assert (tmp_path / "l.csv").read_bytes() == (small_run / "plots/ladder.csv").read_bytes()
         assert call_main("report", *common, "--metrics", "metrics/rnn.json", "--out", str(tmp_path / "s")) == 1
     assert capsys.readouterr().err.startswith("error: the report compares rnn with lstm: no --metrics file lstm.json")
     assert not (tmp_path / "s").exists()
 
 
-def fake_ladder(forget: float, ratio: float = 1.5, views=("accuracy", "corrected_accuracy"), lstm_lr: float = 0.01):
-    """Every rung's metrics, every comparison of the ladder and every cell's params; the forget
-    gate's comparison on the scores `views` is `forget` (with a ±0.01 interval), every other one
-    straddles 0; each rung's gradient ratio is `ratio`; every cell is trained at Adam 0.01 ×
-    500 × 256 but the course LSTM at `lstm_lr`."""
-    flow = {"names": 5, "max_distance": 8, "ratio_far_to_near": score(ratio, ratio - 0.1, ratio + 0.1)}
-    cells = {m: {"test": {key: score(0.5, 0.49, 0.51) for key in ladder.PAIR_SCORES}, "gradient_flow": flow}
-             for m in ladder.RUNGS}
-    differences = []
-    for pair in ladder.PAIRS:
-        for key in ladder.PAIR_SCORES:
-            is_forget = key in views and (pair.model, pair.against) in (("lstm", "lstm_forget_open"),
-                                                                         ("lstm", "wide_tanh_rnn"), ("lstm", "rnn"))
-            value = forget if is_forget else 0.001
-            differences.append({"model": pair.model, "against": pair.against, "score": key,
-                          **(entry(value, value - 0.01, value + 0.01) if is_forget else entry(value, -0.02, 0.02))})
-    by_length = [{"model": s.model, "against": s.against, "length": label, **entry(0.1, 0.05, 0.15)}
-                 for s in ladder.PAIRS for label in ("1-4", "11+")]
-    trends = [{"model": s.model, "against": s.against, **entry(0.03, -0.01, 0.07)} for s in ladder.PAIRS]
-    params = {f"train_{m}": {"optimizer": "adam", "lr": lstm_lr if m == "lstm" else 0.01, "iterations": 500,
-                             "batch_size": 256} for m in ladder.RUNGS}
-    return cells, {"ladder": differences, "ladder_by_length": by_length, "ladder_length_trend": trends}, params
-
-
-VIEWS = ("lr 0.003", "lr 0.01", "own best")
-
-
-def fake_matched(changes: dict | None = None) -> dict:
-    """metrics/matched.json with every comparison straddling 0 in every view, but `changes`:
-    {(model, against): {view: {score: difference}}}, each with a ±0.01 interval."""
-    from surnames import ladder
-    changes = changes or {}
-    ladders = []
-    for view in VIEWS:
-        for pair in ladder.PAIRS:
-            for key in ladder.PAIR_SCORES:
-                value = changes.get((pair.model, pair.against), {}).get(view, {}).get(key)
-                ladders.append({"view": view, "model": pair.model, "against": pair.against, "score": key,
-                                **(entry(0.001, -0.02, 0.02) if value is None else entry(value, value - 0.01,
-                                                                                          value + 0.01))})
-    models = [{"cell": cell, "optimizer": "adam", "lr": lr, "iterations": 500, "batch_size": 256, "hidden_size": 128,
-               "val_accuracy": 0.5, "val_balanced_accuracy": 0.4 + lr,
-               "test": {key: score(0.5, 0.49, 0.51) for key in ladder.PAIR_SCORES}}
-              for lr in (0.003, 0.01) for cell in ladder.RUNGS]
-    return {"budgets": [{"lr": lr, "optimizer": "adam", "iterations": 500, "batch_size": 256} for lr in (0.003, 0.01)],
-            "views": [{"view": view, "cells": [{"cell": cell, "lr": 0.01 if view == "own best" else float(view[3:])}
-                                               for cell in ladder.RUNGS]} for view in VIEWS],
-            "models": models, "ladders": ladders}
-
-
-def every_view(**scores) -> dict:
-    return {view: scores for view in VIEWS}
-
-
-def section(cells, compare, params, matched=None):
-    return ladder_wording.ladder_section(cells, compare, "ladder.png", params, matched or fake_matched(),
-                                         "budgets.png")
-
-
-def in_short(matched: dict) -> str:
-    return matched_wording.in_short(matched)
-
-
-def test_the_answer_states_a_change_only_where_every_view_agrees():
-    both = every_view(accuracy=0.12, corrected_accuracy=0.05)
-    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): both, ("lstm", "rnn"): both}))
-    assert "raw and prior-corrected, the LSTM beats the course RNN in every view." in text
-    assert "what holds in every view: gating raises it in every view." in text
-    assert ("- Gating raises it in every view (accuracy +12.0 [+11.0, +13.0] at lr 0.003, +12.0 [+11.0, +13.0] at "
-            "lr 0.01, +12.0 [+11.0, +13.0] at each cell's own best; prior-corrected accuracy +5.0 [+4.0, +6.0] at lr "
-            "0.003") in text
-    assert "- Capacity changes it measurably in no view (accuracy +0.1 [-2.0, +2.0] at lr 0.003" in text
-    lower = every_view(accuracy=-0.12, corrected_accuracy=-0.05)
-    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): lower, ("lstm", "rnn"): lower}))
-    assert "the course RNN beats the LSTM in every view." in text and "gating lowers it in every view" in text
-
-
-def test_the_answer_claims_nothing_when_made_up_views_disagree():
-    """Gating raises accuracy at both matched budgets but lowers it at the cells' own best: not
-    a contribution, and the words say that it depends on the budget, and where it goes which way."""
-    views = every_view(accuracy=0.12, corrected_accuracy=0.05)
-    views["own best"] = {"accuracy": -0.05, "corrected_accuracy": 0.05}
-    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): views, ("lstm", "rnn"): views}))
-    assert "No single change between them holds in every view" in text
-    assert ("- Gating depends on the budget: it raises accuracy at lr 0.003 and at lr 0.01, lowers it at each "
-            "cell's own best; raises prior-corrected accuracy in every view (accuracy") in text
-    assert "whether the LSTM beats the course RNN depends on the budget." in text
-    raw_only = every_view(accuracy=0.12)  # prior-corrected straddles 0 everywhere
-    text = in_short(fake_matched({("lstm", "wide_tanh_rnn"): raw_only}))
-    assert ("- Gating depends on the score: it raises accuracy in every view; changes prior-corrected accuracy "
-            "measurably in no view") in text
-    assert "No single change between them holds in every view" in text
-
-
-def test_the_ladder_section_names_the_change_the_intervals_single_out():
-    text = section(*fake_ladder(0.12))
-    assert "capacity no difference measurable (+0.1 [-2.0, +2.0]: at most 2.0 points either way)" in text
-    assert "It shrinks for no cell" in text
-    assert "no change with length is measurable (11+ − 1-4 letters: +3.0 [-1.0, +7.0] points" in text
-    assert "| yes | +12.0 [+11.0, +13.0] 5/5 |" in text
-    assert "| LSTM (course) − tanh RNN (LSTM-sized) | +0.1 [-2.0, +2.0] 5/5 | +0.1 [-2.0, +2.0] 5/5 |" in text
-    assert "3. **Gates.** Held-out accuracy, with every rung trained alike and at each rung's own best: gating" in text
-    text = section(*fake_ladder(-0.12, ratio=0.5))
-    assert "What lowers it measurably: gating." in text
-    assert "It shrinks (interval below 1) for RNN (course), tanh RNN" in text
-
-
-def test_a_comparison_of_cells_not_trained_alike_is_marked_so():
-    text = section(*fake_ladder(0.12, lstm_lr=0.003))
-    assert "| no: lr 0.003 vs 0.01 |" in text and "gating (not trained alike) +12.0" in text
-
-
-def test_a_length_verdict_says_when_its_cells_were_not_trained_alike():
-    alike = section(*fake_ladder(0.12))
-    claim = next(line for line in alike.splitlines() if line.startswith("2. **Long-range memory.**"))
-    assert "not trained alike" not in claim and "depends on the step count" in claim
-    text = section(*fake_ladder(0.12, lstm_lr=0.003))
-    claim = next(line for line in text.splitlines() if line.startswith("2. **Long-range memory.**"))
-    assert claim.count("(not trained alike: lr 0.003 vs 0.01)") == 2, claim  # both of its comparisons
-
-
-def test_the_ladder_section_s_numbers_come_from_the_metrics(small_run):
-    text = (small_run / "report/report.md").read_text()
-    compare = json.loads((small_run / "metrics/compare.json").read_text())
-    assert "## Why the LSTM wins" in text and "![the ablation ladder](ladder.png)" in text
-    for e in compare["ladder"]:
-        assert wording.signed(e) in text, e
-    for cell in ladder.ABLATIONS:
-        metrics = json.loads((small_run / f"metrics/{cell}.json").read_text())
-        assert wording.with_interval(metrics["test"]["balanced_accuracy"]) in text
-    frame = (small_run / "plots/ladder.csv").read_text().splitlines()
-    assert frame[0] == "rung,model,kind,score,value,low,high" and len(frame) == 1 + 2 * (len(ladder.RUNGS) + 1)
+@pytest.mark.parametrize("broken", ["metrics/ladder.json", "metrics/matched.json"])
+def test_a_missing_input_is_one_line_and_writes_nothing(small_run, tmp_path, capsys, broken):
+    args = [str(tmp_path / "nothing.json") if a == broken else a for a in dvc_yaml.module_args("report")]
+    args[args.index("--out") + 1] = str(tmp_path / "out")
+    with inside(small_run):
+        assert call_main("report", *args) == 1
+    assert capsys.readouterr().err.startswith("error: cannot read ")
+    assert not (tmp_path / "out").exists()

@@ -2,7 +2,8 @@
 
     python -m tools.budget_check lstm 0.003x500 0.01x500 [--fold 0]
 
-Each budget is LRxSTEPS; everything else is the cell's `train_<cell>` section of params.yaml.
+Each budget is LRxSTEPS; everything else is the cell's `train_<cell>` section of params.yaml (a
+course cell) or the ladder's `budgets` section at the cell's own hidden size (any other cell).
 The cell is trained once per budget with the training stage's own code (surnames.train.train,
 the fold's seed, one process) on the fold's training names, then scored on the fold's held-out
 names: accuracy, prior-corrected accuracy (docs/method.md) and balanced accuracy. An analysis,
@@ -15,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from surnames import dvc_yaml, score, train
+from surnames import dvc_yaml, grid, score, train
 from surnames.data import fold_name, predict_log_probs, read_categories, read_encoded
 from surnames.errors import Parser, ProjectError, cli
 from surnames.ladder import RUNGS
-from surnames.params import load_params
+from surnames.params import read_params
 from surnames.scores import score_log_probs
 
 
@@ -34,7 +35,7 @@ def budget(text: str) -> tuple[float, int]:
 def check(cell: str, budgets: list[tuple[float, int]], fold: int, prepared: Path) -> list[dict]:
     categories = read_categories(prepared)
     split = read_encoded(Path(prepared) / fold_name(fold), ("train", "val", "test"), categories)
-    section = load_params(f"train_{cell}")
+    section = grid.cell_training(cell, read_params())
     offsets = score.prior_offsets(split["train"].targets, len(categories), score.prior_power(cell, section))
     rows = []
     for lr, steps in budgets:
