@@ -172,7 +172,8 @@ def answer_rows(entries: list[dict], holds: list[dict]) -> list[list]:
             for e in entries if e["score"] in CLAIM_SCORES for i, c in enumerate(e["choices"])]
 
 
-ANSWER_COLUMNS = ["step", "score", "view", "choice", "difference", "low", "high", "verdict", "step_holds"]
+# "ladder_step", not "step": DVC's plots add a row-index field named step
+ANSWER_COLUMNS = ["ladder_step", "score", "view", "choice", "difference", "low", "high", "verdict", "step_holds"]
 
 
 def run(params: dict, lrs: list[float], prepared: Path, metrics_dir: Path, predictions_dir: Path,

@@ -64,7 +64,7 @@ def test_every_plot_has_data_for_both_models(reproduced):
         values = renders[0]["content"]["data"]["values"]
         assert values, name
         if name == "plots/answer.csv":  # every step of the registry, on both claim scores
-            assert {row["step"] for row in values} == {s.name for s in ladder.STEPS}
+            assert {row["ladder_step"] for row in values} == {s.name for s in ladder.STEPS}
             assert {row["score"] for row in values} == set(ladder.CLAIM_SCORES)
             continue
         if name.startswith("plots/confusion/"):
