@@ -188,12 +188,18 @@ def model_rows(matched: dict) -> list[dict]:
     return rows
 
 
-def gradient_context(matched: dict, evaluate: dict) -> dict:
+def gradient_context(matched: dict, evaluate: dict, gap: str | None = None) -> dict:
+    """Every cell's gradient ratio's range and side of 1, and the course pair's difference in it
+    (the `gap` step, LSTM − RNN trained alike) at each lr with its verdict."""
     ratios = [m["gradient_ratio"] for m in matched["models"] if "gradient_ratio" in m]
     rnn = [m["gradient_ratio"] for m in matched["models"] if m["cell"] == FIRST and "gradient_ratio" in m]
+    pair = [{"view": g["view"], "verdict": g["verdict"],
+             "text": f"{g['difference']:+.2f} [{g['low']:+.2f}, {g['high']:+.2f}]"}
+            for g in matched["gradient_steps"] if g["step"] == gap]
     return {"letters": evaluate["gradient_min_letters"], "distance": evaluate["gradient_min_letters"] - 2,
             "low": f"{min(r['value'] for r in ratios):.2f}", "high": f"{max(r['value'] for r in ratios):.2f}",
-            "all_above": all(r["low"] > 1 for r in ratios), "rnn_below": any(r["high"] < 1 for r in rnn)}
+            "all_above": all(r["low"] > 1 for r in ratios), "rnn_below": any(r["high"] < 1 for r in rnn),
+            "pair": pair}
 
 
 def length_context(matched: dict, shown: list[str]) -> dict:
@@ -296,7 +302,7 @@ def write_report(all_params: dict, paths: dict, out: Path) -> str:
         text = render("report.md.j2", {
             "answer": answer, **answer_data, "gate_paragraph": [steps[s["name"]] for s in verdicts["steps"]
                                                                  if s.get("about") in ("gates", "one gate")],
-            "gradient": gradient_context(matched, evaluate), **length_context(matched, shown),
+            "gradient": gradient_context(matched, evaluate, gap), **length_context(matched, shown),
             "views": verdicts["views"], "step_tables": step_tables(verdicts, steps), "raw": raw_context(matched),
             "table_scores": [SCORE_NAMES[s] for s in TABLE_SCORES], "own_best": own_best_rows(matched),
             "models": model_rows(matched), **course_context(all_params, data, metrics, references, compare),
