@@ -25,7 +25,7 @@ from surnames.grid import point_name
 from surnames.ladder import CLAIM_SCORES, OWN_BEST, STEPS, TABLE_SCORES
 from surnames.params import resolve_threads
 from surnames.predictions import read as read_predictions
-from surnames.score import length_buckets, score_statistic
+from surnames.score import length_buckets
 from surnames.scores import SCORES
 
 LR_KEYS = ("test", "length_corrected", "length_corrected_trend", "gradient_ratio")  # described at each lr
@@ -54,8 +54,9 @@ def read_points(metrics_dir: Path, predictions_dir: Path, lrs: list[float], cate
     return metrics, scored
 
 
-def own_best(scored: dict, lrs: list[float], params: dict, n_classes: int) -> list[dict]:
-    """Per cell and score: its val score at each lr, the best lr and every lr tied with it."""
+def own_best(scored: dict, metrics: dict, lrs: list[float], params: dict, n_classes: int) -> list[dict]:
+    """Per cell and score: its val score at each lr (the point's metrics), the best lr and every lr
+    tied with it."""
     val = {(cell, a, b): paired(scored[cell, a], scored[cell, b])
            for cell in ladder.RUNGS for a, b in itertools.permutations(lrs, 2)
            if (cell, a) in scored and (cell, b) in scored}
@@ -66,19 +67,13 @@ def own_best(scored: dict, lrs: list[float], params: dict, n_classes: int) -> li
         if not values:
             continue
         column = SCORES.index(score)
-        value = {lr: _val_value(scored[cell, lr], score, n_classes) for lr in values}
+        value = {lr: metrics[cell, lr]["val"][score]["value"] for lr in values}
         best = max(sorted(values), key=lambda lr: value[lr])
         differences = {lr: entry(described[cell, best, lr], "val", column) for lr in values if lr != best}
         rows.append({"cell": cell, "score": score, "val": [{"lr": lr, "value": round(value[lr], 6)} for lr in values],
                      "best": best, "lrs": verdicts.tied(best, differences),
                      "differences": [{"lr": lr, **d} for lr, d in differences.items()]})
     return rows
-
-
-def _val_value(scored, score: str, n_classes: int) -> float:
-    val = scored.predictions["val"]
-    return float(score_statistic(val, n_classes)(torch.ones(1, len(val.rows.names), dtype=torch.double))[0][
-        SCORES.index(score)])
 
 
 def choices(step, score: str, view: str, lrs: list[float], best: dict) -> list[tuple[float, float]]:
@@ -182,7 +177,7 @@ def run(params: dict, lrs: list[float], prepared: Path, metrics_dir: Path, predi
     torch.set_num_threads(resolve_threads(params["threads"]))
     categories = read_categories(prepared)
     metrics, scored = read_points(metrics_dir, predictions_dir, lrs, categories)
-    best_rows = own_best(scored, lrs, params, len(categories))
+    best_rows = own_best(scored, metrics, lrs, params, len(categories))
     compared = compare(scored, lrs, params, len(categories), best_rows)
     holds = verdicts.holding(compared["entries"], [s.name for s in STEPS], compared["views"], CLAIM_SCORES)
     lengths, trends = by_length(compared["described"], lrs, params["length_buckets"])

@@ -26,10 +26,9 @@ from surnames.figures import (
     length_figure,
     recall_figure,
 )
-from surnames.ladder import CLAIM_SCORES, OWN_BEST, TABLE_SCORES
+from surnames.ladder import CLAIM_SCORES, TABLE_SCORES
 
 FIRST, SECOND = ladder.COURSE  # the course pair: differences are SECOND − FIRST
-PLOT_KINDS = ("curves", "confusion")
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -202,18 +201,30 @@ def gradient_context(matched: dict, evaluate: dict, gap: str | None = None) -> d
             "pair": pair}
 
 
+def growing(length_trend: list[dict]) -> list[str]:
+    """The steps whose lead grows with name length at every lr."""
+    verdicts_of = {}
+    for t in length_trend:
+        verdicts_of.setdefault(t["step"], set()).add(t["verdict"])
+    return [step for step, seen in verdicts_of.items() if seen == {"up"}]
+
+
 def length_context(matched: dict, shown: list[str]) -> dict:
     """Each shown step's longest − shortest lead, the steps whose lead grows at every lr, and the
     shown lead step's largest measurable lead on the shortest names."""
-    by_step = {}
-    for t in matched["length_trend"]:
-        by_step.setdefault(t["step"], set()).add(t["verdict"])
     shortest = [r for r in matched["by_length"] if r["step"] in shown[1:2] and r["length"] == matched["by_length"][0][
         "length"] and r["low"] > 0]
     best = max(shortest, key=lambda r: r["difference"], default=None)
     return {"length_trends": [{**t, "text": signed(t)} for t in matched["length_trend"] if t["step"] in shown],
-            "length_grows": [step for step, seen in by_step.items() if seen == {"up"}],
+            "length_grows": growing(matched["length_trend"]),
             "short_lead": {**best, "text": signed(best)} if best else None}
+
+
+def explanation_findings(matched: dict, evaluate: dict, gap: str | None, shown: list[str]) -> tuple:
+    """What the gradient and length paragraphs conclude, as data: compared across re-checks."""
+    gradient = gradient_context(matched, evaluate, gap)
+    return (gradient["all_above"], [p["verdict"] for p in gradient["pair"]], growing(matched["length_trend"]),
+            length_context(matched, shown)["short_lead"] is not None)
 
 
 def recheck_table(ladders: list[dict]) -> list[dict]:
@@ -306,8 +317,10 @@ def write_report(all_params: dict, paths: dict, out: Path) -> str:
             "views": verdicts["views"], "step_tables": step_tables(verdicts, steps), "raw": raw_context(matched),
             "table_scores": [SCORE_NAMES[s] for s in TABLE_SCORES], "own_best": own_best_rows(matched),
             "models": model_rows(matched), **course_context(all_params, data, metrics, references, compare),
-            "draws": evaluate["bootstrap_draws"], "figures": figures, "own_best_view": OWN_BEST,
-            "recheck_table": recheck_table([verdicts, *rechecks])})
+            "draws": evaluate["bootstrap_draws"], "figures": figures,
+            "recheck_table": recheck_table([verdicts, *rechecks]),
+            "explanations_held": [setting_text(r) for r in rechecks if "details" in r and explanation_findings(
+                r["details"], evaluate, gap, shown) == explanation_findings(matched, evaluate, gap, shown)]})
         outputs.write_text(out / "answer.md", answer)
         outputs.write_text(out / "readme_answer.md", render("readme_answer.md.j2", answer_data))
         outputs.write_text(out / "report.md", text)

@@ -121,8 +121,8 @@ def test_the_committed_answer_is_short_and_the_report_s_prose_is_in_bounds():
     assert len(words(answer_text)) <= 120 and len(numbers(answer_text)) <= 15, answer_text
     text = prose((ROOT / "report/report.md").read_text())
     assert len(words(text)) <= 1200, len(words(text))
-    sentences = [s for line in re.split(r"\n(?=- )", text)
-                 for s in re.split(r"(?<=[.:;?])\s+", " ".join(line.split()))]
+    sentences = [s for line in re.split(r"\n(?=- )", text)  # a bullet starts a sentence; only . ! ? end one
+                 for s in re.split(r"(?<=[.!?])\s+", " ".join(line.split()))]
     assert max(len(words(s)) for s in sentences) <= 40, max(sentences, key=lambda s: len(words(s)))
 
 
@@ -189,3 +189,15 @@ def test_a_missing_input_is_one_line_and_writes_nothing(small_run, tmp_path, cap
         assert call_main("report", *args) == 1
     assert capsys.readouterr().err.startswith("error: cannot read ")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recheck_whose_gradient_or_length_finding_differs_is_not_said_to_agree():
+    matched = json.loads((ROOT / "metrics/matched.json").read_text())
+    evaluate = {"gradient_min_letters": 10}
+    same = report.explanation_findings(matched, evaluate, "the whole gap", ["the whole gap", "gates"])
+    assert report.explanation_findings(json.loads(json.dumps(matched)), evaluate, "the whole gap",
+                                       ["the whole gap", "gates"]) == same
+    for trend in matched["length_trend"]:
+        if trend["step"] == "capacity":
+            trend["verdict"] = "up"  # capacity's lead now grows at every lr
+    assert report.explanation_findings(matched, evaluate, "the whole gap", ["the whole gap", "gates"]) != same

@@ -26,7 +26,8 @@ from surnames.errors import Parser, ProjectError, cli
 from surnames.params import read_params
 
 OUT = Path("rechecks")
-KEPT = ("steps", "holds", "views", "claim_scores", "verdicts")  # what the report and findings.md read
+KEPT = ("steps", "holds", "views", "claim_scores", "verdicts")  # of ladder.json: what the report and findings.md read
+DETAILS = ("models", "gradient_steps", "length_trend", "by_length")  # of matched.json: the gradient and length findings
 
 
 def setting(text: str) -> tuple[list[str], object]:
@@ -74,8 +75,9 @@ def run(name: str, texts: list[str]) -> dict:
         if done.returncode:
             raise ProjectError(f"dvc repro matched failed in the re-check's copy (exit {done.returncode}); see above")
         ladder = json.loads((copy / "metrics/ladder.json").read_text())
+        matched = json.loads((copy / "metrics/matched.json").read_text())
     result = {"name": name, "settings": {".".join(keys): value for keys, value in settings},
-              **{key: ladder[key] for key in KEPT}}
+              **{key: ladder[key] for key in KEPT}, "details": {key: matched[key] for key in DETAILS}}
     OUT.mkdir(exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
