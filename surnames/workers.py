@@ -1,7 +1,9 @@
 """Running independent jobs (one per fold) in worker processes."""
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.forkserver
 import os
+import pickle
 import select
 import signal
 import sys
@@ -79,19 +81,98 @@ def start_fork_server(section: str, preload: tuple[str, ...]) -> None:
         multiprocessing.forkserver.ensure_running()
 
 
-def run_jobs(function, jobs: list[tuple], processes: int, preload: tuple[str, ...] = ()) -> list:
-    """function(*job) for each job, in order; in `processes` worker processes when > 1.
+def run_jobs(function, jobs: list[tuple], processes: int, preload: tuple[str, ...] = (),
+             names: list[str] | None = None) -> list:
+    """function(*job) for each job, in order; in up to `processes` worker processes when > 1.
 
     Workers are forked from a fresh fork server that has imported `function`'s module (and
     the modules in `preload`) once:
     not forked from this process (a fork of a process that has started OpenMP threads can
     hang), and not spawned (each spawned worker would import torch again, seconds each).
-    Leaving the pool terminates the workers, so a failure, Ctrl-C or kill of the parent
-    never waits for (or leaves behind) running folds."""
+    One process per job, watched: an error in a job is raised here as it was raised there; a
+    worker that dies (a signal, the out-of-memory killer, a job it cannot load) ends the run
+    with one line naming its job (`names`, e.g. "fold 3") and the cause. Leaving, however it
+    happens, terminates the other workers: no fold is left running or waited for."""
+    names = names or [f"job {i}" for i in range(len(jobs))]
     if processes == 1 or len(jobs) == 1:
         return [function(*job) for job in jobs]
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([function.__module__, *preload])
     _quiet_resource_tracker()
-    with context.Pool(min(processes, len(jobs)), initializer=_start_worker, initargs=(os.getpid(),)) as pool:
-        return pool.starmap(function, jobs, chunksize=1)
+    results, waiting, running = [None] * len(jobs), list(range(len(jobs))), {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < processes:
+                index = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                payload = pickle.dumps((function, jobs[index]))
+                process = context.Process(target=_worker, args=(os.getpid(), payload, send), daemon=True,
+                                          name=names[index])
+                process.start()
+                send.close()  # the worker holds the only writing end: its death ends the pipe
+                running[receive] = (index, process)
+            for receive in multiprocessing.connection.wait(list(running)):
+                index, process = running.pop(receive)
+                results[index] = _result(receive, process, names[index])
+    finally:
+        _stop([process for _, process in running.values()])
+    return results
+
+
+def _worker(stage: int, payload: bytes, send) -> None:
+    """In a worker: load the job, run it, send back ("ok", result) or ("error", exception)."""
+    _start_worker(stage)
+    try:
+        function, job = pickle.loads(payload)
+    except Exception as error:  # noqa: BLE001 -- a job that cannot load here is reported by its name
+        send.send(("error", ProjectError(f"its worker could not load the job ({type(error).__name__}: "
+                                         f"{(str(error).splitlines() or [''])[0]})")))
+        return
+    try:
+        outcome = ("ok", function(*job))
+    except Exception as error:  # noqa: BLE001 -- raised again in the stage, as the pool did
+        outcome = ("error", error if _picklable(error) else ProjectError(f"{type(error).__name__}: {error}"))
+    send.send(outcome)
+
+
+def _picklable(error: Exception) -> bool:
+    try:
+        pickle.loads(pickle.dumps(error))
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _result(receive, process, name: str):
+    """A finished worker's result, or its error raised here, or one line on how it died."""
+    try:
+        status, value = receive.recv()
+    except EOFError:
+        process.join(5)
+        raise ProjectError(f"{name}: its worker process died before returning ({_death(process.exitcode)})") from None
+    process.join()
+    if status == "ok":
+        return value
+    if isinstance(value, ProjectError) and str(value).startswith("its worker could not load"):
+        raise ProjectError(f"{name}: {value}")
+    raise value
+
+
+def _death(code: int | None) -> str:
+    if code is None:
+        return "it did not exit"
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = ": out of memory (the kernel's OOM killer), or kill -9" if name == "SIGKILL" else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}; its error, if it printed one, is above"
+
+
+def _stop(processes: list) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(2)
+        if process.is_alive():
+            process.kill()
+            process.join()
