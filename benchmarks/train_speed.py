@@ -5,18 +5,20 @@ hidden size, batch size, optimizer and gradient clipping, on fold 0's train name
 balanced draw, one thread unless --threads says otherwise:
 
 - project: the training loop's own step (surnames.step.optimizer_step: one-hot lookups, the
-  hand-written BPTT of surnames/kernels.py, fused Adam), samples (names) per second.
+  cell's recurrence, fused Adam), samples (names) per second, once per path: the hand-written
+  BPTT of surnames/kernels.py where the cell's registry row names a kernel, and autograd over the
+  cell's own update() (every cell; the only path of a cell without a kernel).
 - FLOP/sample: the cell's necessary work per name: forward, input-gradient and
-  weight-gradient products of the recurrence (G x H weights) over the letters that read a
-  state (a name of L letters: L - 2 products; the first letter reads zeros and one-hot
-  inputs are row lookups), plus the read-out's three products.
+  weight-gradient products of the recurrence (G x H weights, G the rows of its layers that read
+  the hidden state) over the letters that read a state (a name of L letters: L - 2 products;
+  the first letter reads zeros and one-hot inputs are row lookups), plus the read-out's three products.
 - limit: the samples/s that sgemm reaches on those products at the cell's own shapes,
   measured in this run ([B, H] x [H, G], [B, G] x [G, H], [G, N] x [N, H] for N rows of a
   batch), i.e. the step's FLOPs at that rate and nothing else; fraction = project / limit.
-- peer: what a PyTorch user would write: nn.Embedding + nn.LSTM (the LSTM cells) or
-  nn.RNN(nonlinearity="tanh") (the RNN cells; nn.RNN has no linear kind) + a Linear read-out,
-  same hidden size, batch, optimizer and clipping, over a padded batch (each name's output
-  read at its last letter) and over a packed one; ratio = project / the faster of the two.
+- peer: what a PyTorch user would write: nn.Embedding + nn.LSTM (the LSTM cells), nn.GRU
+  (the GRU) or nn.RNN(nonlinearity="tanh") (the RNN cells; nn.RNN has no linear kind) + a Linear
+  read-out, same hidden size, batch, optimizer and clipping, over a padded batch (each name's
+  output read at its last letter) and over a packed one; ratio = project / the faster of the two.
 - course-style (--course-style): one name per optimizer step through the cell's advance(), a
   Python loop over its letters (the course report's train()).
 
@@ -41,7 +43,22 @@ from surnames.step import Optimizer, optimizer_step
 
 COURSE_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}  # the course loop's: torch.optim, unfused
 
-GATES = {"rnn": 1, "tanh_rnn": 1, "wide_tanh_rnn": 1, "lstm": 4, "lstm_forget_open": 3, "lstm_output_open": 3}
+# What a PyTorch user would write for each family of cells (by class; a cell of another family has no peer).
+PEERS = {cells.LSTM: ("nn.LSTM", torch.nn.LSTM, {}), cells.GRU: ("nn.GRU", torch.nn.GRU, {}),
+         cells.RNN: ("nn.RNN tanh", torch.nn.RNN, {"nonlinearity": "tanh"})}
+
+
+def peer_of(model: cells.Cell):
+    """(name, layer, options) of the first PEERS class in the cell's class hierarchy, or None."""
+    return next((PEERS[c] for c in type(model).__mro__ if c in PEERS), None)
+
+
+def recurrent_width(model: cells.Cell) -> int:
+    """G: the rows of the cell's weights that multiply the hidden state at every letter (the
+    layers other than i2o that read cat(input, hidden) or the hidden state alone)."""
+    reads_hidden = (model.input_size + model.hidden_size, model.hidden_size)
+    return sum(layer.out_features for name, layer in model.named_children()
+               if isinstance(layer, torch.nn.Linear) and name != "i2o" and layer.in_features in reads_hidden)
 
 
 def course_style_step(model, optimizer, encoded: Encoded, row: int) -> None:
@@ -60,11 +77,10 @@ class Peer(torch.nn.Module):
     """The usual PyTorch way: an embedding as wide as the one-hot input, nn.LSTM or a tanh
     nn.RNN over the whole name, a Linear read-out of the last letter's hidden state."""
 
-    def __init__(self, kind: str, letters: int, hidden_size: int, classes: int, packed: bool):
+    def __init__(self, layer, options: dict, letters: int, hidden_size: int, classes: int, packed: bool):
         super().__init__()
         self.embedding = torch.nn.Embedding(letters, letters)
-        self.recurrence = torch.nn.LSTM(letters, hidden_size) if kind == "lstm" else \
-            torch.nn.RNN(letters, hidden_size, nonlinearity="tanh")
+        self.recurrence = layer(letters, hidden_size, **options)
         self.readout = torch.nn.Linear(hidden_size, classes)
         self.packed = packed
 
@@ -93,15 +109,14 @@ def samples_per_second(step, batch: int, seconds: float, repeats: int) -> float:
     return statistics.median(rates)
 
 
-def flops_per_sample(name: str, hidden: int, classes: int, lengths: torch.Tensor) -> float:
+def flops_per_sample(width: int, hidden: int, classes: int, lengths: torch.Tensor) -> float:
     """The necessary FLOPs per name (see the module docstring) for names of these lengths."""
     products = float((lengths - 2).clamp(min=0).double().mean())
-    return 3 * 2 * hidden * GATES[name] * hidden * products + 3 * 2 * hidden * classes
+    return 3 * 2 * hidden * width * products + 3 * 2 * hidden * classes
 
 
-def sgemm_rate(name: str, hidden: int, batch: int, rows: int, seconds: float, repeats: int) -> float:
+def sgemm_rate(width: int, hidden: int, batch: int, rows: int, seconds: float, repeats: int) -> float:
     """FLOP/s of the step's three product shapes, run back to back (median of windows)."""
-    width = GATES[name] * hidden
     a, w_t = torch.randn(batch, hidden), torch.randn(hidden, width)
     grad, w = torch.randn(batch, width), torch.randn(width, hidden)
     grad_rows, states = torch.randn(rows, width), torch.randn(rows, hidden)
@@ -132,8 +147,8 @@ def main():
     encoded = Encoded(read_split(Path(prepared) / fold_name(0), "train", categories), categories)  # fold 0's
     print(f"{args.threads} thread(s); fold 0's train names, balanced draw; median of {args.repeats} windows of "
           f"{args.seconds:g} s")
-    print(f"{'cell':17} {'batch':>5} {'samples/s':>10} {'FLOP/sample':>12} {'sgemm GF/s':>10} {'limit/s':>9} "
-          f"{'fraction':>8}   {'peer':18} {'padded/s':>9} {'packed/s':>9} {'ratio':>6}"
+    print(f"{'cell (path)':28} {'batch':>5} {'samples/s':>10} {'FLOP/sample':>12} {'sgemm GF/s':>10} {'limit/s':>9} "
+          f"{'fraction':>8}   {'peer':12} {'padded/s':>9} {'packed/s':>9} {'ratio':>6}"
           + (f" {'course/s':>9}" if args.course_style else ""))
     for name in args.models:
         params = grid.cell_training(name, read_params())
@@ -151,23 +166,31 @@ def main():
                                                              0, name), batch, args.seconds, args.repeats)
 
         torch.manual_seed(0)
-        rate = timed(cells.build(name, N_LETTERS, hidden, len(categories)))
+        model = cells.build(name, N_LETTERS, hidden, len(categories))
         lengths = torch.cat([lengths for _, lengths, _ in draws])
-        flops = flops_per_sample(name, hidden, len(categories), lengths)
+        flops = flops_per_sample(recurrent_width(model), hidden, len(categories), lengths)
         rows = int(round(batch * float((lengths - 2).clamp(min=0).double().mean())))
-        limit = sgemm_rate(name, hidden, batch, rows, args.seconds, args.repeats) / flops
-        kind = "lstm" if name.startswith("lstm") else "rnn"
-        peers = [timed(Peer(kind, N_LETTERS, hidden, len(categories), packed)) for packed in (False, True)]
-        peer_name = "nn.LSTM" if kind == "lstm" else "nn.RNN tanh"
-        line = (f"{name:17} {batch:5} {rate:10,.0f} {flops / 1e6:9.2f} M {limit * flops / 1e9:10.1f} {limit:9,.0f} "
-                f"{rate / limit:8.2f}   {peer_name:18} {peers[0]:9,.0f} {peers[1]:9,.0f} {rate / max(peers):5.2f}x")
-        if args.course_style:
+        limit = sgemm_rate(recurrent_width(model), hidden, batch, rows, args.seconds, args.repeats) / flops
+        peer = peer_of(model)
+        peers = [timed(Peer(peer[1], peer[2], N_LETTERS, hidden, len(categories), packed))
+                 for packed in (False, True)] if peer else [float("nan")] * 2
+        paths = [model.kernel, None] if model.kernel else [None]  # a kernel cell also through autograd
+        for path in paths:
+            torch.manual_seed(0)
             model = cells.build(name, N_LETTERS, hidden, len(categories))
-            optimizer = COURSE_OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
-            course = samples_per_second(lambda: course_style_step(model, optimizer, encoded, int(sampler.draw(1))),
-                                        1, args.seconds, args.repeats)
-            line += f" {course:9,.0f}"
-        print(line, flush=True)
+            model.kernel = path
+            rate = timed(model)
+            label = f"{name} ({path or 'autograd'})"
+            line = (f"{label:28} {batch:5} {rate:10,.0f} {flops / 1e6:9.2f} M {limit * flops / 1e9:10.1f} "
+                    f"{limit:9,.0f} {rate / limit:8.2f}   {peer[0] if peer else '-':12} {peers[0]:9,.0f} "
+                    f"{peers[1]:9,.0f} {rate / max(peers):5.2f}x")
+            if args.course_style:
+                optimizer = COURSE_OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
+                course = samples_per_second(lambda: course_style_step(model, optimizer, encoded,
+                                                                      int(sampler.draw(1))), 1, args.seconds,
+                                            args.repeats)
+                line += f" {course:9,.0f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""params: check the whole params.yaml against the schema (surnames/params.py).
+"""params: check the whole params.yaml against the schema (surnames/params.py), and every row of
+surnames/registry.yaml against its class (surnames/cells.py).
 
     python -m stages.params [PARAMS]       check the file (one line on error, exit 1)
     python -m stages.params --describe     docs/params.md: the schema as a Markdown page
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 from stages import finish
+from surnames import cells
 from surnames.errors import Parser, cli
 from surnames.params import SCHEMA, read_params, schema_page
 
@@ -21,6 +23,7 @@ def main(argv):
         print(schema_page(), end="")
         return
     read_params(args.params)
+    cells.check_registry()  # every row's class runs and its kernel computes what the class does
     print(f"params: {args.params} checked ({sum(map(len, SCHEMA.values()))} params in {len(SCHEMA)} sections)",
           file=sys.stderr)
 

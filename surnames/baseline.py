@@ -50,7 +50,7 @@ def run(params: dict, prepared: Path, models_dir: Path) -> None:
     with output_set() as out, out.folder(models_dir) as stage:
         jobs = [(params, Path(prepared) / fold_name(fold), categories, stage / f"{fold_name(fold)}.pt")
                 for fold in folds_in(prepared)]
-        run_jobs(fit_fold, jobs, params["processes"])
+        run_jobs(fit_fold, jobs, params["processes"], names=[f"fold {fold}" for fold in folds_in(prepared)])
 
 
 def choose(params: dict, prepared: Path) -> list[dict]:

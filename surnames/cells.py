@@ -1,18 +1,19 @@
-"""The course report's two cells and the ladder's other cells, each with a batched forward pass.
+"""The cells of surnames/registry.yaml: torch modules, each with its one-letter update.
 
-The ladder's other cells (surnames/registry.yaml, docs/method.md) are each one change from a
-course cell: the tanh RNN squashes the RNN's state (`TanhRNN`, also at the LSTM's parameter
-count: a params choice, `budgets.hidden_size.wide_tanh_rnn`), and two LSTMs hold one gate open
-at 1 (`LSTM.open_gates`), which removes that gate's layer.
-
-Both read `combined = cat(one_hot(letter), hidden)` at every letter; the prediction is the
-output at a name's last letter, `softmax(i2o(cat(one_hot(last letter), hidden before it)))`.
-`advance()` is the course report's forward verbatim (one letter, one name at a time); `forward()`
-computes the same thing for a padded batch of names of different lengths, faster:
-a Linear layer applied to a one-hot vector is a column lookup, the LSTM's four gates are
-one matrix product, and the recurrence runs in surnames/kernels.py with a hand-written
-backward pass. tests/test_models.py checks that both paths agree.
+Every cell reads `combined = cat(one_hot(letter), hidden)` at every letter, as the course
+report's do; the prediction is the output at a name's last letter,
+`log_softmax(i2o(cat(one_hot(last letter), hidden before it)))`. A cell class writes only
+its layers (`i2o` among them) and `update(input, *state)`, one letter for a batch; `states`
+says how many tensors its state holds (the hidden state first). From these the base class
+gives `advance()`, the course report's forward verbatim (one letter at a time), and
+`forward()`, a padded batch of names of different lengths: the recurrence over packed names
+(`recurrence`, autograd computes the gradients), or, where the registry row names a `kernel`,
+surnames/kernels.py's hand-written forward and backward loops (an accelerator: `check` and
+tests/test_models.py hold it equal to `recurrence`). docs/development.md, "Adding an
+architecture", walks through the GRU.
 """
+import sys
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,7 +23,8 @@ from surnames.errors import ProjectError
 
 
 class Cell(nn.Module):
-    """What both cells share: sizes, the read-out at the last letter, and state shapes."""
+    """What every cell shares: sizes, state shapes, the read-out and both forward paths."""
+    states = 1  # tensors in the state; the first is the hidden state that i2o reads
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
@@ -30,14 +32,28 @@ class Cell(nn.Module):
         # Dropout on the hidden state read at the last letter, in training mode only: a plain
         # float, not a layer, so the printout and state_dict stay the course report's.
         self.hidden_dropout = 0.0
+        self.kernel = None  # the accelerator the registry names for this cell (kernels.ACCELERATORS), if any
 
     def _input_half(self, layer: nn.Linear) -> torch.Tensor:
-        """The weights that multiply one_hot(letter), as a [letters, out] lookup table."""
+        """The weights of a layer over cat(one_hot(letter), hidden) that multiply the letter, [letters, out]."""
         return layer.weight[:, : self.input_size].t()
 
     def _hidden_half(self, layer: nn.Linear) -> torch.Tensor:
         """The weights that multiply the hidden state, [out, hidden]."""
         return layer.weight[:, self.input_size :]
+
+    def update(self, input: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The state after one letter: `input` is one_hot(letter) [B, letters], `state` init_state's shapes."""
+        raise NotImplementedError
+
+    def init_state(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        dtype = self.i2o.weight.dtype
+        return tuple(torch.zeros(batch, self.hidden_size, dtype=dtype) for _ in range(self.states))
+
+    def advance(self, input: torch.Tensor, *state: torch.Tensor):
+        """The course report's forward: (log-probabilities from this letter and the state before it, the next state)."""
+        output = F.log_softmax(self.i2o(torch.cat((input, state[0]), 1)), dim=1)
+        return output, *self.update(input, *state)
 
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Log-probabilities [B, outputs] for padded letters [T, B] of names with `lengths`."""
@@ -46,9 +62,32 @@ class Cell(nn.Module):
         if self.training and self.hidden_dropout > 0:
             hidden = F.dropout(hidden, self.hidden_dropout, training=True)
         last = letters[lengths - 1, batch]
+        # i2o on a one-hot letter is a column lookup: the same sum as i2o(cat(one_hot, hidden))
         from_letter = self.i2o.bias + F.embedding(last, self._input_half(self.i2o))
         logits = torch.addmm(from_letter, hidden, self._hidden_half(self.i2o).t())
-        return self.softmax(logits)
+        return F.log_softmax(logits, dim=1)
+
+    def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Hidden state after each name's first len-1 letters (zeros for one-letter names)."""
+        if self.kernel is not None:
+            return kernels.ACCELERATORS[self.kernel](self, letters, lengths - 1)
+        return self.recurrence(letters, lengths - 1)
+
+    def recurrence(self, letters: torch.Tensor, consumed: torch.Tensor) -> torch.Tensor:
+        """update() over packed names, for autograd: names sorted longest first, so at letter t
+        only the first names still run; each name's hidden state after its own `consumed` letters."""
+        order = torch.argsort(consumed, descending=True, stable=True)
+        steps, letters = consumed[order], letters[:, order]
+        longest = int(steps[0]) if len(steps) else 0
+        running_at = steps.unsqueeze(0) > torch.arange(longest).unsqueeze(1)  # [letter, name]: still running
+        state, running, finished = self.init_state(len(steps)), len(steps), []
+        for t, still in enumerate(running_at.sum(1).tolist()):
+            if still < running:  # the shortest names are done: keep their hidden states
+                finished.append(state[0][still:running])
+                state, running = tuple(s[:still] for s in state), still
+            state = self.update(F.one_hot(letters[t, :running], self.input_size).to(state[0].dtype), *state)
+        hidden = torch.cat([state[0], *reversed(finished)])
+        return hidden[torch.argsort(order)]
 
 
 class RNN(Cell):
@@ -56,68 +95,41 @@ class RNN(Cell):
         super().__init__(input_size, hidden_size)
         self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
         self.i2o = nn.Linear(input_size + hidden_size, output_size)
-        self.softmax = nn.LogSoftmax(dim=1)
+        self.softmax = nn.LogSoftmax(dim=1)  # the course report's printout; forward uses F.log_softmax
 
-    def advance(self, input: torch.Tensor, hidden: torch.Tensor):
-        combined = torch.cat((input, hidden), 1)
-        hidden = self.i2h(combined)  # the course RNN is linear: no squashing non-linearity
-        output = self.softmax(self.i2o(combined))
-        return output, hidden
-
-    def init_state(self, batch: int = 1):
-        return (torch.zeros(batch, self.hidden_size),)
-
-    def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Hidden state after each name's first len-1 letters (zeros for one-letter names)."""
-        return kernels.linear_recurrence(self.i2h.weight, self.i2h.bias, self.input_size, letters, lengths - 1)
+    def update(self, input: torch.Tensor, hidden: torch.Tensor):
+        return (self.i2h(torch.cat((input, hidden), 1)),)  # the course RNN is linear: no squashing
 
 
 class TanhRNN(RNN):
     """The course RNN with one change: hidden = tanh(i2h(combined)), as in nn.RNN."""
 
-    def advance(self, input: torch.Tensor, hidden: torch.Tensor):
-        output, hidden = super().advance(input, hidden)
-        return output, torch.tanh(hidden)
-
-    def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return kernels.tanh_recurrence(self.i2h.weight, self.i2h.bias, self.input_size, letters, lengths - 1)
+    def update(self, input: torch.Tensor, hidden: torch.Tensor):
+        return (torch.tanh(self.i2h(torch.cat((input, hidden), 1))),)
 
 
 class LSTM(Cell):
-    open_gates: tuple[str, ...] = ()  # "forget" / "output": held at 1 by an ablation cell, no layer
+    states = 2  # hidden, memory (the "cell state" c)
+    open_gates: tuple[str, ...] = ()  # "input" / "forget" / "output": held at 1 by an ablation cell, no layer
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
         super().__init__(input_size, hidden_size)
         combined = input_size + hidden_size
-        self.i2i = nn.Linear(combined, hidden_size)
+        self.i2i = None if "input" in self.open_gates else nn.Linear(combined, hidden_size)
         self.i2o = nn.Linear(combined, output_size)
         self.i2f = None if "forget" in self.open_gates else nn.Linear(combined, hidden_size)
         self.i2c = nn.Linear(combined, hidden_size)
         self.i2g = None if "output" in self.open_gates else nn.Linear(combined, hidden_size)
-        self.softmax = nn.LogSoftmax(dim=1)
+        self.softmax = nn.LogSoftmax(dim=1)  # the course report's printout; forward uses F.log_softmax
 
-    def advance(self, input: torch.Tensor, hidden: torch.Tensor, memory: torch.Tensor):
+    def update(self, input: torch.Tensor, hidden: torch.Tensor, memory: torch.Tensor):
         combined = torch.cat((input, hidden), 1)
-        input_gate = torch.sigmoid(self.i2i(combined))
+        input_gate = torch.sigmoid(self.i2i(combined)) if self.i2i is not None else 1.0
         forget_gate = torch.sigmoid(self.i2f(combined)) if self.i2f is not None else 1.0
         candidate = torch.tanh(self.i2c(combined))
         output_gate = torch.sigmoid(self.i2g(combined)) if self.i2g is not None else 1.0
-        memory = forget_gate * memory + input_gate * candidate  # the LSTM's memory c ("cell state")
-        hidden = output_gate * torch.tanh(memory)
-        output = self.softmax(self.i2o(combined))
-        return output, hidden, memory
-
-    def init_state(self, batch: int = 1):
-        return torch.zeros(batch, self.hidden_size), torch.zeros(batch, self.hidden_size)
-
-    def hidden_before_last(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Hidden state after each name's first len-1 letters (the last letter's state is never read)."""
-        # the kernel's order: the sigmoid gates (input, forget, output), then the candidate
-        gates = [gate for gate in (self.i2i, self.i2f, self.i2g, self.i2c) if gate is not None]
-        weight = torch.cat([gate.weight for gate in gates])
-        bias = torch.cat([gate.bias for gate in gates])
-        return kernels.lstm_recurrence(weight, bias, self.input_size, letters, lengths - 1,
-                                       self.i2f is not None, self.i2g is not None)
+        memory = forget_gate * memory + input_gate * candidate
+        return output_gate * torch.tanh(memory), memory
 
 
 class LSTMForgetOpen(LSTM):
@@ -130,19 +142,102 @@ class LSTMOutputOpen(LSTM):
     open_gates = ("output",)
 
 
-# The classes a row of surnames/registry.yaml may name as its architecture.
-ARCHITECTURES = {"rnn": RNN, "lstm": LSTM, "tanh_rnn": TanhRNN,
-                 "lstm_forget_open": LSTMForgetOpen, "lstm_output_open": LSTMOutputOpen}
-_unknown = sorted({c.architecture for c in ladder.REGISTERED.cells.values()} - set(ARCHITECTURES))
-if _unknown:
-    raise ProjectError(f"{ladder.REGISTRY}: architecture {', '.join(_unknown)} is not one of "
-                       f"{', '.join(ARCHITECTURES)}")
-# Every cell of the registry, by name: its class.
-CELLS = {name: ARCHITECTURES[cell.architecture] for name, cell in ladder.REGISTERED.cells.items()}
+class LSTMGatesOpen(LSTM):
+    """The LSTM's memory cell without gates (i = f = o = 1): c_t = c_{t-1} + g_t, h_t = tanh(c_t)."""
+    open_gates = ("input", "forget", "output")
+
+
+class GRU(Cell):
+    """torch.nn.GRU's update (Cho et al. 2014, reset gate applied after the hidden product as
+    nn.GRU does) in the course's style: r = σ(i2r(combined)), z = σ(i2z(combined)),
+    n = tanh(i2n(input) + r * h2n(hidden)), hidden = (1 - z) * n + z * hidden."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__(input_size, hidden_size)
+        combined = input_size + hidden_size
+        self.i2r = nn.Linear(combined, hidden_size)
+        self.i2z = nn.Linear(combined, hidden_size)
+        self.i2n = nn.Linear(input_size, hidden_size)
+        self.h2n = nn.Linear(hidden_size, hidden_size)
+        self.i2o = nn.Linear(combined, output_size)
+
+    def update(self, input: torch.Tensor, hidden: torch.Tensor):
+        combined = torch.cat((input, hidden), 1)
+        reset, keep = torch.sigmoid(self.i2r(combined)), torch.sigmoid(self.i2z(combined))
+        new = torch.tanh(self.i2n(input) + reset * self.h2n(hidden))
+        return ((1 - keep) * new + keep * hidden,)
+
+
+CELLS = ladder.RUNGS  # every cell of the registry, by name
+
+
+def architecture(name: str) -> type[Cell]:
+    """The class a registry row names: a Cell subclass defined in this module."""
+    if name not in ladder.REGISTERED.cells:
+        raise ProjectError(f"unknown cell {name!r}: expected one of {', '.join(CELLS)} ({ladder.REGISTRY})")
+    wanted = ladder.REGISTERED.cells[name].architecture
+    found = getattr(sys.modules[__name__], wanted, None)
+    if not (isinstance(found, type) and issubclass(found, Cell) and found is not Cell):
+        known = [n for n, c in vars(sys.modules[__name__]).items()
+                 if isinstance(c, type) and issubclass(c, Cell) and c is not Cell]
+        raise ProjectError(f"{ladder.REGISTRY}: cell {name!r} names architecture {wanted!r}, which is not a cell class "
+                           f"of surnames/cells.py ({', '.join(known)}); define that class there or fix the row")
+    return found
 
 
 def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Cell:
-    return CELLS[model](input_size, hidden_size, output_size)
+    cell = architecture(model)(input_size, hidden_size, output_size)
+    cell.kernel = ladder.REGISTERED.cells[model].kernel
+    return cell
+
+
+def check(name: str) -> None:
+    """One line naming the registry row and the fix unless its class runs: update() returns
+    init_state's shapes, and the kernel the row names computes what update() does. On a tiny
+    model in float64, the global random state untouched (training seeds it later)."""
+    cls, row, where = architecture(name), ladder.REGISTERED.cells[name], ladder.REGISTRY
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = cls(7, 5, 3).double()
+        letters, consumed = torch.randint(0, 7, (6, 4)), torch.tensor([5, 0, 2, 3])
+        state = model.init_state(4)
+        try:
+            new = model.update(F.one_hot(letters[0], 7).double(), *state)
+        except Exception as error:  # noqa: BLE001 -- any failure of a user's class is reported, in one line
+            raise ProjectError(f"{where}: cell {name!r}: {cls.__name__}.update fails on a batch of 4 names "
+                               f"({type(error).__name__}: {_first_line(error)}); fix the class") from None
+        shapes = [tuple(t.shape) for t in new] if isinstance(new, (tuple, list)) else [type(new).__name__]
+        expected = [tuple(t.shape) for t in state]
+        if shapes != expected:
+            raise ProjectError(f"{where}: cell {name!r}: {cls.__name__}.update returns {shapes}, not init_state's "
+                               f"{expected}; return the new state as a tuple, hidden state first")
+        if row.kernel is not None:
+            _check_kernel(name, row.kernel, model, letters, consumed)
+
+
+def _check_kernel(name, kernel, model, letters, consumed) -> None:
+    where = f"{ladder.REGISTRY}: cell {name!r}: kernel {kernel!r}"
+    if kernel not in kernels.ACCELERATORS:
+        raise ProjectError(f"{where} is not one of {', '.join(kernels.ACCELERATORS)}; remove `kernel` from the row "
+                           "(autograd then trains it)")
+    try:
+        fast = kernels.ACCELERATORS[kernel](model, letters, consumed)
+    except Exception as error:  # noqa: BLE001 -- a kernel that does not fit the class's layers
+        raise ProjectError(f"{where} does not fit class {type(model).__name__} ({type(error).__name__}: "
+                           f"{_first_line(error)}); remove `kernel` from the row (autograd then trains it)") from None
+    expected = model.recurrence(letters, consumed)
+    if fast.shape != expected.shape or not torch.allclose(fast, expected, atol=1e-9):
+        raise ProjectError(f"{where} computes other values than {type(model).__name__}.update; remove `kernel` from "
+                           "the row (autograd then trains it) or name the kernel of that update")
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [""])[0][:160]
+
+
+def check_registry() -> None:
+    for name in CELLS:
+        check(name)
 
 
 def letter_by_letter(model: Cell, letters: torch.Tensor, track_hidden: bool = False,

@@ -96,8 +96,7 @@ def run(cell: str, lr: float, budgets: dict, evaluate: dict, prepared: Path, mod
         predictions_path: Path, metrics_path: Path) -> dict:
     """The whole stage: the cell at this lr on every fold, its models, its predictions and its
     metrics (what it was trained with, and how it scores)."""
-    if cell not in cells.CELLS:
-        raise ProjectError(f"unknown cell {cell!r}: expected one of {', '.join(cells.CELLS)} (surnames/registry.yaml)")
+    cells.check(cell)  # its registry row and class, before anything is trained or written
     if lr not in budgets["lrs"]:
         raise ProjectError(f"lr {lr:g} is not one of budgets.lrs {budgets['lrs']}; dvc.yaml's ladder stages run one "
                            "per cell and lr")
@@ -115,7 +114,7 @@ def run(cell: str, lr: float, budgets: dict, evaluate: dict, prepared: Path, mod
             jobs = [(cell, params, fold, Path(prepared) / fold_name(fold), categories,
                      model_stage / f"{fold_name(fold)}.pt", model_stage / f"{fold_name(fold)}.csv") for fold in folds]
             native.library()  # built here once, if it must be, not by every worker at the same moment
-            results = run_jobs(train_fold, jobs, budgets["processes"])
+            results = run_jobs(train_fold, jobs, budgets["processes"], names=[f"fold {fold}" for fold in folds])
             blown = [{"fold": r["fold"], "step": r["diverged_at_step"]} for r in results if "diverged_at_step" in r]
             if blown:
                 metrics = {**trained, "diverged": blown}

@@ -325,3 +325,24 @@ def lstm_recurrence(weight, bias, input_size: int, letters, consumed, forget: bo
     """`forget` / `output` False: that gate is held open (1) and has no block in the weights."""
     gates_of = _Gates(weight.shape[1] - input_size, forget, output)
     return _run(_LSTM, _lstm_forward, weight, bias, input_size, letters, consumed, gates_of)
+
+
+# The accelerators a registry row may name (`kernel:`), each computing a cell's
+# hidden_before_last from its layers; cells.check holds each equal to the cell's own update().
+
+def _rnn(recurrence):
+    return lambda cell, letters, consumed: recurrence(cell.i2h.weight, cell.i2h.bias, cell.input_size, letters,
+                                                      consumed)
+
+
+def _lstm(cell, letters, consumed) -> torch.Tensor:
+    if cell.i2i is None:
+        raise ValueError("the lstm kernel needs an input gate (i2i)")
+    # the kernel's order: the sigmoid gates (input, forget, output), then the candidate
+    gates = [gate for gate in (cell.i2i, cell.i2f, cell.i2g, cell.i2c) if gate is not None]
+    weight, bias = torch.cat([gate.weight for gate in gates]), torch.cat([gate.bias for gate in gates])
+    return lstm_recurrence(weight, bias, cell.input_size, letters, consumed, cell.i2f is not None,
+                           cell.i2g is not None)
+
+
+ACCELERATORS = {"linear": _rnn(linear_recurrence), "tanh": _rnn(tanh_recurrence), "lstm": _lstm}

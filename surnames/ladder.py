@@ -4,8 +4,10 @@ The course report says the LSTM beats the RNN through (1) gradient flow, (2) lon
 memory and (3) its gates. The ladder asks which change from the course RNN to the course
 LSTM carries the lead, one change at a time:
 
-    rnn ──non-linearity──▶ tanh_rnn ──capacity──▶ wide_tanh_rnn ──gates──▶ lstm
-                                   wide_tanh_rnn ──▶ lstm_forget_open, lstm_output_open ──▶ lstm
+    rnn ──non-linearity──▶ tanh_rnn ──capacity──▶ wide_tanh_rnn ──the LSTM cell──▶ lstm
+    wide_tanh_rnn ──the memory cell──▶ lstm_gates_open ──gates on the memory──▶ lstm
+    wide_tanh_rnn ──▶ lstm_forget_open, lstm_output_open ──one gate──▶ lstm
+    wide_tanh_rnn ──the GRU's gates──▶ gru ──LSTM over GRU──▶ lstm
 
 Every cell is trained alike at every lr of `budgets.lrs` (the `ladder@<cell>-<lr>` stages);
 each step is `model − against` on held-out names, paired (surnames/matched.py). Cells and
@@ -27,6 +29,8 @@ class Cell:
     name: str
     label: str  # the report's name for it
     architecture: str  # its class in surnames/cells.py
+    kernel: str | None = None  # a hand-written accelerator of surnames/kernels.py (ACCELERATORS), else autograd
+    sized_like: str | None = None  # another cell whose parameter count its hidden size matches (a test checks it)
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,27 @@ class Registry:
     steps: tuple[Step, ...]
 
 
+REQUIRED = {"cell": {"label": "the report's name for it", "architecture": "its class in surnames/cells.py"},
+            "step": {"name": "the report's name for it", "model": "a cell", "against": "a cell",
+                     "change": "what the one change between the two cells is"}}
+
+
+def _require(path: Path, kind: str, name, fields) -> None:
+    """One line naming a row's missing field, what it holds and the fix."""
+    missing = [field for field in REQUIRED[kind] if field not in (fields or {})]
+    if missing:
+        raise ProjectError(f"{path}: {kind} {name!r} has no `{missing[0]}` ({REQUIRED[kind][missing[0]]}); add it "
+                           "to the row (docs/development.md)")
+
+
 def read_registry(path: Path = REGISTRY) -> Registry:
     """The registry, checked: one line naming what is wrong and where."""
     try:
         document = yaml.safe_load(Path(path).read_text())
+        steps = ((fields.get("name"), fields) for fields in document["steps"])
+        for kind, rows in (("cell", document["cells"].items()), ("step", steps)):
+            for name, fields in rows:
+                _require(path, kind, name, fields)
         cells = {name: Cell(name, **fields) for name, fields in document["cells"].items()}
         course = tuple(document["course"])
         steps = tuple(Step(**fields) for fields in document["steps"])

@@ -154,9 +154,10 @@ def model_rows(metrics: dict) -> list[dict]:
 
 
 def figure_rows(models: list[dict], score: str, lrs: list[float]) -> list[list]:
-    """plots/budgets/<score>.csv: one row per lr, one column per cell (empty where it blew up)."""
+    """plots/budgets/<score>.csv: one row per cell and lr, the cells in registry order (a point
+    that blew up has no row). Long, not one column per cell: dvc.yaml's plot names no cell."""
     value = {(m["cell"], m["lr"]): m["test"][score]["value"] for m in models if "test" in m}
-    return [[lr, *(value.get((cell, lr), "") for cell in ladder.RUNGS)] for lr in lrs]
+    return [[lr, cell, value[cell, lr]] for cell in ladder.RUNGS for lr in lrs if (cell, lr) in value]
 
 
 def answer_rows(entries: list[dict], holds: list[dict]) -> list[list]:
@@ -193,5 +194,5 @@ def run(params: dict, lrs: list[float], prepared: Path, metrics_dir: Path, predi
         out.write_bytes(answer_path, table_bytes(ANSWER_COLUMNS, answer_rows(compared["entries"], holds)))
         for score in ("accuracy", *CLAIM_SCORES):
             out.write_bytes(Path(plots_dir) / f"{score}.csv",
-                            table_bytes(["lr", *ladder.RUNGS], figure_rows(models, score, lrs)))
+                            table_bytes(["lr", "cell", score], figure_rows(models, score, lrs)))
     return result

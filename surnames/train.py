@@ -136,6 +136,7 @@ def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_
         summary_path: Path) -> dict:
     """The whole stage: every listed fold trained, then the three outputs written. Model and
     curve folders are staged and renamed into place only when every fold has succeeded."""
+    cells.check(model_name)  # its registry row and class, before anything is trained or written
     categories = read_categories(prepared)
     available = folds_in(prepared)
     missing = [fold for fold in params["folds"] if fold not in available]
@@ -148,7 +149,7 @@ def run(model_name: str, params: dict, prepared: Path, models_dir: Path, curves_
                      model_stage / f"{fold_name(fold)}.pt", curve_stage / f"{fold_name(fold)}.csv")
                     for fold in sorted(params["folds"])]
             native.library()  # built here once, if it must be, not by every worker at the same moment
-            folds = run_jobs(train_fold, jobs, params["processes"])
+            folds = run_jobs(train_fold, jobs, params["processes"], names=[f"fold {job[2]}" for job in jobs])
             write_csv(curve_stage / "mean.csv", mean_curve([pd.read_csv(job[-1]) for job in jobs]))
         summary = {"iterations": params["iterations"], "samples_seen": params["iterations"] * params["batch_size"],
                    "kept_mean": {k: round(statistics.fmean(f["kept"][k] for f in folds), 6) for k in FINAL_KEYS},

@@ -86,7 +86,7 @@ def test_every_stage_depends_on_exactly_the_modules_it_imports():
 @pytest.mark.parametrize("line, stages", [
     # an anchor's line counts for every stage that uses it (train_*, score_*), a foreach or matrix
     # stage's for each of its stages (score@<cell>, ladder@<cell>-<lr>)
-    ("      - surnames/kernels.py\n", {*TRAINING, "baseline", "score_baseline", "score_majority", "evaluate",
+    ("      - surnames/kernels.py\n", {"params", *TRAINING, "baseline", "score_baseline", "score_majority", "evaluate",
                                      *LADDER, "matched"}),
     ("        - surnames/kernels.py\n", {*SCORING[:len(ladder.COURSE)]}),
     ("      - surnames/atomic.py\n", {"prepare", *TRAINING, "baseline", "score_baseline", "score_majority",

@@ -84,7 +84,10 @@ def test_the_matched_stage_judges_every_step_score_and_view(small_run):
     assert answer[0] == ",".join(matched.ANSWER_COLUMNS)
     assert {line.split(",")[0] for line in answer[1:]} == {s.name for s in ladder.STEPS}
     accuracy = (small_run / "plots/budgets/accuracy.csv").read_text().splitlines()
-    assert accuracy[0] == "lr," + ",".join(ladder.RUNGS) and len(accuracy) == 1 + len(lrs)
+    scored = [json.loads(path.read_text()) for path in sorted((small_run / "metrics/ladder").glob("*.json"))]
+    points = sorted(((m["cell"], m["lr"]) for m in scored if "test" in m), key=lambda p: ladder.RUNGS.index(p[0]))
+    assert accuracy[0] == "lr,cell,accuracy"  # one row per point that did not blow up, registry order
+    assert [(cell, float(lr)) for lr, cell, _ in (line.split(",") for line in accuracy[1:])] == points
 
 
 def test_own_best_lists_a_val_tie_as_every_tied_lr(small_run):

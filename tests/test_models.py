@@ -99,13 +99,14 @@ def test_the_prediction_path_computes_what_training_does(name, backend):
     assert torch.equal(trained, predicted)
 
 
-RECURRENCES = {  # (recurrence, gate blocks): every kernel, with each LSTM gate held open in turn
+RECURRENCES = {  # (recurrence, gate blocks): every kernel's loop, with each optional LSTM gate left out in turn
     "linear": (kernels.linear_recurrence, 1),
     "tanh": (kernels.tanh_recurrence, 1),
     "lstm": (kernels.lstm_recurrence, 4),
-    "lstm_forget_open": (lambda *args: kernels.lstm_recurrence(*args, forget=False), 3),
-    "lstm_output_open": (lambda *args: kernels.lstm_recurrence(*args, output=False), 3),
+    "lstm without a forget block": (lambda *args: kernels.lstm_recurrence(*args, forget=False), 3),
+    "lstm without an output block": (lambda *args: kernels.lstm_recurrence(*args, output=False), 3),
 }
+ACCELERATED = [name for name in ladder.RUNGS if ladder.REGISTERED.cells[name].kernel]  # rows that name a kernel
 
 
 @pytest.mark.parametrize("kind", list(RECURRENCES))
@@ -137,7 +138,7 @@ def test_the_compiled_packing_equals_torch_s(seed):
         assert torch.equal(getattr(packed, part), getattr(expected, part)), part
 
 
-@pytest.mark.parametrize("name", list(cells.CELLS))
+@pytest.mark.parametrize("name", ACCELERATED)
 def test_both_loops_compute_the_same_values(name):
     """The C loops and torch's agree to float rounding, outputs and gradients (float32)."""
     if native.library() is None:
@@ -157,35 +158,70 @@ def test_both_loops_compute_the_same_values(name):
         torch.testing.assert_close(compiled, portable, atol=2e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", [cell for cell in ladder.RUNGS if cell not in ladder.COURSE])
-def test_an_ablation_cell_is_one_change_from_its_course_cell(name):
-    """Same layers as its course cell, less an open gate's. On the same weights, the course LSTM
-    with that gate's layer saturated at 1 computes what the open-gate cell does; the tanh RNN
-    differs from the linear RNN."""
-    course = "rnn" if "rnn" in name else "lstm"
-    model, original = cells.build(name, 57, 16, 18), cells.build(course, 57, 16, 18)
-    dropped = {"lstm_forget_open": "i2f", "lstm_output_open": "i2g"}.get(name)
+@pytest.mark.parametrize("name", ACCELERATED)
+def test_an_accelerated_cell_equals_its_own_autograd_path(name, backend):
+    """The kernel a registry row names computes what the class's update() does under autograd:
+    outputs and every gradient, on the same weights."""
+    letters, lengths = encode(NAMES * 4)
+    targets = torch.arange(len(NAMES) * 4) % 18
+    results = []
+    for kernel in (ladder.REGISTERED.cells[name].kernel, None):
+        torch.manual_seed(4)
+        model = cells.build(name, 57, 32, 18)
+        model.kernel = kernel
+        output = model(letters, lengths)
+        F.nll_loss(output, targets).backward()
+        results.append([output, *(p.grad for p in model.parameters())])
+    for fast, autograd in zip(*results):
+        torch.testing.assert_close(fast, autograd, atol=2e-6, rtol=1e-5)
+
+
+GATE_LAYERS = {"input": "i2i", "forget": "i2f", "output": "i2g"}
+OPEN_GATES = [name for name in ladder.RUNGS if getattr(cells.architecture(name), "open_gates", ())]
+
+
+@pytest.mark.parametrize("name", OPEN_GATES)
+def test_an_lstm_with_gates_open_is_the_course_lstm_with_those_gates_at_1(name):
+    """Same layers as the course LSTM, less its open gates'. On the same weights, the course LSTM
+    with those gates' layers saturated at 1 computes what the open-gate cell does."""
+    model, original = cells.build(name, 57, 16, 18), cells.build("lstm", 57, 16, 18)
+    dropped = {GATE_LAYERS[gate] for gate in type(model).open_gates}
     layers = {key.split(".")[0] for key in model.state_dict()}
-    assert layers == {key.split(".")[0] for key in original.state_dict()} - {dropped}
+    assert layers == {key.split(".")[0] for key in original.state_dict()} - dropped
     original.load_state_dict(model.state_dict(), strict=False)
     letters, lengths = encode(NAMES)
-    if dropped is None:
-        assert not torch.allclose(model(letters, lengths), original(letters, lengths))
-        return
     with torch.no_grad():
-        gate = getattr(original, dropped)
-        gate.weight.zero_()
-        gate.bias.fill_(50.0)  # sigmoid(50) is 1 in float32
+        for layer in dropped:
+            getattr(original, layer).weight.zero_()
+            getattr(original, layer).bias.fill_(50.0)  # sigmoid(50) is 1 in float32
     torch.testing.assert_close(original(letters, lengths), model(letters, lengths))
 
 
-def test_the_wide_tanh_rnn_default_matches_the_lstm_s_parameter_count():
-    """params.yaml's hidden size for the capacity rung: total parameters within 1 % of the course LSTM's."""
+def test_the_gru_is_torch_s_gru_cell():
+    """cells.GRU.update is nn.GRUCell's formula (reset gate after the hidden product), on the same weights."""
+    torch.manual_seed(0)
+    gru, reference, size = cells.GRU(57, 6, 3), torch.nn.GRUCell(57, 6), 6
+    with torch.no_grad():
+        reference.weight_ih.copy_(torch.cat([gru.i2r.weight[:, :57], gru.i2z.weight[:, :57], gru.i2n.weight]))
+        reference.weight_hh.copy_(torch.cat([gru.i2r.weight[:, 57:], gru.i2z.weight[:, 57:], gru.h2n.weight]))
+        reference.bias_ih.copy_(torch.cat([gru.i2r.bias, gru.i2z.bias, gru.i2n.bias]))
+        reference.bias_hh.copy_(torch.cat([torch.zeros(2 * size), gru.h2n.bias]))
+    letters, hidden = F.one_hot(torch.randint(0, 57, (5,)), 57).float(), torch.randn(5, size)
+    torch.testing.assert_close(gru.update(letters, hidden)[0], reference(letters, hidden))
+
+
+def test_every_registry_row_passes_its_check():
+    cells.check_registry()
+
+
+@pytest.mark.parametrize("name", [n for n, cell in ladder.REGISTERED.cells.items() if cell.sized_like])
+def test_a_cell_sized_like_another_has_its_parameter_count(name):
+    """params.yaml's hidden size of a row with `sized_like`: total parameters within 1 % of that cell's."""
     from surnames.params import load_params
-    size = load_params("budgets", ROOT / "params.yaml")["hidden_size"]["wide_tanh_rnn"]
-    count = {name: sum(p.numel() for p in cells.build(name, 57, hidden, 18).parameters())
-             for name, hidden in (("wide_tanh_rnn", size), ("lstm", 128))}
-    assert abs(count["wide_tanh_rnn"] / count["lstm"] - 1) < 0.01, count
+    sizes = load_params("budgets", ROOT / "params.yaml")["hidden_size"]
+    other = ladder.REGISTERED.cells[name].sized_like
+    count = {n: sum(p.numel() for p in cells.build(n, 57, sizes[n], 18).parameters()) for n in (name, other)}
+    assert abs(count[name] / count[other] - 1) < 0.01, count
 
 
 def test_one_letter_names_read_out_from_a_zero_state(backend):
