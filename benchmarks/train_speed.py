@@ -15,10 +15,11 @@ balanced draw, one thread unless --threads says otherwise:
 - limit: the samples/s that sgemm reaches on those products at the cell's own shapes,
   measured in this run ([B, H] x [H, G], [B, G] x [G, H], [G, N] x [N, H] for N rows of a
   batch), i.e. the step's FLOPs at that rate and nothing else; fraction = project / limit.
-- peer: what a PyTorch user would write: nn.Embedding + nn.LSTM (the LSTM cells), nn.GRU
+- peer: what a PyTorch user would write: nn.Embedding + nn.LSTM (the course LSTM), nn.GRU
   (the GRU) or nn.RNN(nonlinearity="tanh") (the RNN cells; nn.RNN has no linear kind) + a Linear
   read-out, same hidden size, batch, optimizer and clipping, over a padded batch (each name's
   output read at its last letter) and over a packed one; ratio = project / the faster of the two.
+  An LSTM with gates held open has fewer weight blocks than nn.LSTM: no peer.
 - course-style (--course-style): one name per optimizer step through the cell's advance(), a
   Python loop over its letters (the course report's train()).
 
@@ -43,20 +44,23 @@ from surnames.step import Optimizer, optimizer_step
 
 COURSE_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}  # the course loop's: torch.optim, unfused
 
-# What a PyTorch user would write for each family of cells (by class; a cell of another family has no peer).
-PEERS = {cells.LSTM: ("nn.LSTM", torch.nn.LSTM, {}), cells.GRU: ("nn.GRU", torch.nn.GRU, {}),
-         cells.RNN: ("nn.RNN tanh", torch.nn.RNN, {"nonlinearity": "tanh"})}
+# What a PyTorch user would write for each family of cells, by class, with its gate blocks: a cell
+# whose recurrent width differs (an LSTM with gates held open) has no peer.
+PEERS = {cells.LSTM: ("nn.LSTM", torch.nn.LSTM, {}, 4), cells.GRU: ("nn.GRU", torch.nn.GRU, {}, 3),
+         cells.RNN: ("nn.RNN tanh", torch.nn.RNN, {"nonlinearity": "tanh"}, 1)}
 
 
 def peer_of(model: cells.Cell):
-    """(name, layer, options) of the first PEERS class in the cell's class hierarchy, or None."""
-    return next((PEERS[c] for c in type(model).__mro__ if c in PEERS), None)
+    """(name, layer, options) of the first PEERS class in the cell's class hierarchy, if its width matches."""
+    peer = next((PEERS[c] for c in type(model).__mro__ if c in PEERS), None)
+    return peer[:3] if peer and peer[3] * model.hidden_size == recurrent_width(model) else None
 
 
 def recurrent_width(model: cells.Cell) -> int:
     """G: the rows of the cell's weights that multiply the hidden state at every letter (the
     layers other than i2o that read cat(input, hidden) or the hidden state alone)."""
-    reads_hidden = (model.input_size + model.hidden_size, model.hidden_size)
+    # a layer of hidden_size inputs reads the hidden state unless it is as wide as the letters (ambiguous: not counted)
+    reads_hidden = {model.input_size + model.hidden_size} | ({model.hidden_size} - {model.input_size})
     return sum(layer.out_features for name, layer in model.named_children()
                if isinstance(layer, torch.nn.Linear) and name != "i2o" and layer.in_features in reads_hidden)
 

@@ -192,41 +192,57 @@ def build(model: str, input_size: int, hidden_size: int, output_size: int) -> Ce
 
 
 def check(name: str) -> None:
-    """One line naming the registry row and the fix unless its class runs: update() returns
-    init_state's shapes, and the kernel the row names computes what update() does. On a tiny
+    """One line naming the registry row and the fix unless its class runs: it builds, update()
+    returns init_state's shapes, the recurrence over names of several lengths has gradients,
+    and the kernel the row names computes what update() does (outputs and gradients). On a tiny
     model in float64, the global random state untouched (training seeds it later)."""
-    cls, row, where = architecture(name), ladder.REGISTERED.cells[name], ladder.REGISTRY
+    cls, row = architecture(name), ladder.REGISTERED.cells[name]
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = cls(7, 5, 3).double()
         letters, consumed = torch.randint(0, 7, (6, 4)), torch.tensor([5, 0, 2, 3])
-        state = model.init_state(4)
-        try:
-            new = model.update(F.one_hot(letters[0], 7).double(), *state)
-        except Exception as error:  # noqa: BLE001 -- any failure of a user's class is reported, in one line
-            raise ProjectError(f"{where}: cell {name!r}: {cls.__name__}.update fails on a batch of 4 names "
-                               f"({type(error).__name__}: {_first_line(error)}); fix the class") from None
-        shapes = [tuple(t.shape) for t in new] if isinstance(new, (tuple, list)) else [type(new).__name__]
+        model = _run(name, f"{cls.__name__}(7 letters, 5 hidden, 3 outputs)", lambda: cls(7, 5, 3).double())
+        state = _run(name, f"{cls.__name__}.init_state", lambda: model.init_state(4))
+        new = _run(name, f"{cls.__name__}.update on a batch of 4 names",
+                   lambda: model.update(F.one_hot(letters[0], 7).double(), *state))
+        shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in new] \
+            if isinstance(new, (tuple, list)) else [type(new).__name__]
         expected = [tuple(t.shape) for t in state]
         if shapes != expected:
-            raise ProjectError(f"{where}: cell {name!r}: {cls.__name__}.update returns {shapes}, not init_state's "
-                               f"{expected}; return the new state as a tuple, hidden state first")
+            raise ProjectError(f"{ladder.REGISTRY}: cell {name!r}: {cls.__name__}.update returns {shapes}, not "
+                               f"init_state's {expected}; return the new state as a tuple, hidden state first")
+        grads = _run(name, f"{cls.__name__}'s recurrence and its gradients",
+                     lambda: _gradients(model, model.recurrence, letters, consumed))
         if row.kernel is not None:
-            _check_kernel(name, row.kernel, model, letters, consumed)
+            _check_kernel(name, row.kernel, model, letters, consumed, grads)
 
 
-def _check_kernel(name, kernel, model, letters, consumed) -> None:
+def _run(name: str, what: str, call):
+    try:
+        return call()
+    except Exception as error:  # noqa: BLE001 -- any failure of a user's class is reported, in one line
+        raise ProjectError(f"{ladder.REGISTRY}: cell {name!r}: {what} fails ({type(error).__name__}: "
+                           f"{_first_line(error)}); fix the class") from None
+
+
+def _gradients(model: Cell, recurrence, letters, consumed) -> list[torch.Tensor]:
+    """The recurrence's hidden states, then every parameter's gradient of their sum."""
+    model.zero_grad()
+    hidden = recurrence(letters, consumed)
+    hidden.sum().backward()
+    return [hidden.detach(), *(torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters())]
+
+
+def _check_kernel(name, kernel, model, letters, consumed, expected: list[torch.Tensor]) -> None:
     where = f"{ladder.REGISTRY}: cell {name!r}: kernel {kernel!r}"
     if kernel not in kernels.ACCELERATORS:
         raise ProjectError(f"{where} is not one of {', '.join(kernels.ACCELERATORS)}; remove `kernel` from the row "
                            "(autograd then trains it)")
     try:
-        fast = kernels.ACCELERATORS[kernel](model, letters, consumed)
+        fast = _gradients(model, lambda *args: kernels.ACCELERATORS[kernel](model, *args), letters, consumed)
     except Exception as error:  # noqa: BLE001 -- a kernel that does not fit the class's layers
         raise ProjectError(f"{where} does not fit class {type(model).__name__} ({type(error).__name__}: "
                            f"{_first_line(error)}); remove `kernel` from the row (autograd then trains it)") from None
-    expected = model.recurrence(letters, consumed)
-    if fast.shape != expected.shape or not torch.allclose(fast, expected, atol=1e-9):
+    if any(a.shape != b.shape or not torch.allclose(a, b, atol=1e-9) for a, b in zip(fast, expected)):
         raise ProjectError(f"{where} computes other values than {type(model).__name__}.update; remove `kernel` from "
                            "the row (autograd then trains it) or name the kernel of that update")
 

@@ -22,6 +22,8 @@ import yaml
 from surnames.errors import ProjectError
 
 REGISTRY = Path(__file__).with_name("registry.yaml")
+# The questions a step may answer (`about`), in the order the answer words them (registry.yaml says what each is).
+ABOUT = ("lstm cell", "memory or gates", "one gate", "GRU")
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,11 @@ class Cell:
 
 @dataclass(frozen=True)
 class Step:
-    name: str  # the report's name for the step, e.g. "gates"
+    name: str  # the report's name for the step, e.g. "the memory cell"
     model: str
     against: str
     change: str  # what the one change between the two cells is
-    about: str | None = None  # the course report's explanation it tests (the report groups steps by it)
+    about: str | None = None  # the question it answers, one of ABOUT (the report's answer words each group)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ def read_registry(path: Path = REGISTRY) -> Registry:
     problems = [f"course cell {name!r} is not a row of cells" for name in course if name not in cells]
     problems += [f"step {s.name!r}: {field} {value!r} is not a row of cells" for s in steps
                  for field, value in (("model", s.model), ("against", s.against)) if value not in cells]
+    problems += [f"step {s.name!r}: about {s.about!r} is not one of {', '.join(ABOUT)}" for s in steps
+                 if s.about is not None and s.about not in ABOUT]
+    problems += [f"cell {c.name!r}: sized_like {c.sized_like!r} is not a row of cells" for c in cells.values()
+                 if c.sized_like is not None and c.sized_like not in cells]
     if len({s.name for s in steps}) != len(steps):
         problems.append("two steps share a name")
     if problems:

@@ -126,28 +126,29 @@ def setting_text(recheck: dict) -> str:
     return ", ".join(f"{key}={value}" for key, value in recheck["settings"].items())
 
 
-QUESTIONS = ("lstm cell", "memory or gates", "one gate", "GRU")  # the registry's `about` groups the answer words
-
-
 def answer_context(verdicts: dict, budgets: dict, rechecks: list[dict]) -> dict:
     steps = step_summaries(verdicts)
-    for step in steps.values():  # the re-checks this step did not hold in (it held here)
+    for step in steps.values():  # the re-checks that ran this step and where it did not hold (it held here)
         step["failed_in"] = [setting_text(r) for r in rechecks if step["holds"]
+                             and step["name"] in {s["name"] for s in r["steps"]}
                              and step["name"] not in {h["step"] for h in r["holds"]}]
         step["robust"] = step["holds"] and not step["failed_in"]
     gap = next((s["name"] for s in verdicts["steps"] if (s["model"], s["against"]) == (SECOND, FIRST)), None)
-    about = {group: [s for s in steps.values() if s.get("about") == group] for group in QUESTIONS}
-    # the rest: steps no question group words, the gap aside
-    rest = [s for s in steps.values() if s.get("about") not in QUESTIONS and s["name"] != gap]
+    about = {group: [s for s in steps.values() if s.get("about") == group] for group in ladder.ABOUT}
+    rest = [s for s in steps.values() if s.get("about") not in ladder.ABOUT and s["name"] != gap]
+    parts_held = [s for s in about["memory or gates"] if s["robust"]]
+    # what the answer leads with: the parts of the LSTM cell that hold, else any step that
+    # explains the LSTM's lead (its cell, or a step outside the question groups)
+    lead = parts_held or [s for s in steps.values() if s["holds"] and s["name"] != gap
+                          and s.get("about") in (None, "lstm cell", "memory or gates")]
     never = [s for s in rest if s["never"]]
-    return {"steps": steps, "gap_step": gap, "held": [s for s in steps.values() if s["holds"]],
-            "about": about, "parts_held": [s for s in about["memory or gates"] if s["robust"]],
+    return {"steps": steps, "gap_step": gap, "held": [s for s in steps.values() if s["holds"]], "lead": lead,
+            "about": about, "parts_held": parts_held,
             "parts_not": [s for s in about["memory or gates"] if not s["robust"]],
             "cell_holds": bool(about["lstm cell"]) and all(s["robust"] for s in about["lstm cell"]),
             "no_single_gate": bool(about["one gate"]) and not any(s["holds"] for s in about["one gate"]),
-            "rest_held": [s for s in rest if s["holds"]], "never": never,
+            "rest_held": [s for s in rest if s["holds"] and s not in lead], "never": never,
             "never_bound": max((s["bound"] for s in never), key=float, default=""),
-            "mixed": [s for s in rest if not s["holds"] and not s["never"]],
             "folds": len(budgets["folds"]), "lrs": [f"{lr:g}" for lr in budgets["lrs"]],
             "iterations": f"{budgets['iterations']:,}".replace(",", " "), "batch_size": budgets["batch_size"],
             "seed": budgets["seed"], "optimizer": budgets["optimizer"], "rechecks": [setting_text(r) for r in rechecks]}
@@ -299,7 +300,7 @@ def write_report(all_params: dict, paths: dict, out: Path) -> str:
     answer = render("answer.md.j2", answer_data)
     steps = answer_data["steps"]
     gap = answer_data["gap_step"]
-    shown = [s for s in [gap, *(s["name"] for s in answer_data["held"] if s["name"] != gap)] if s][:2]  # length figure
+    shown = [s for s in [gap, *(s["name"] for s in answer_data["lead"])] if s][:2]  # the length figure: gap, lead
     with output_set() as outputs:
         fig = Figures(outputs, out, all_params["report"]["dpi"], list(metrics))
         languages = [row["language"] for row in metrics[SECOND]["test_recall"]]
@@ -317,7 +318,7 @@ def write_report(all_params: dict, paths: dict, out: Path) -> str:
         budgets_figure(fig, matched["models"])
         text = render("report.md.j2", {
             "answer": answer, **answer_data, "gate_paragraph": [steps[s["name"]] for s in verdicts["steps"]
-                                                                 if s.get("about") in QUESTIONS],
+                                                                 if s.get("about") in ladder.ABOUT],
             "gradient": gradient_context(matched, evaluate, gap), **length_context(matched, shown),
             "views": verdicts["views"], "step_tables": step_tables(verdicts, steps), "raw": raw_context(matched),
             "table_scores": [SCORE_NAMES[s] for s in TABLE_SCORES], "own_best": own_best_rows(matched),

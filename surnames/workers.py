@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 
 from surnames.errors import ProjectError
 from surnames.memory import keep_freed_memory
@@ -27,7 +28,7 @@ def _start_worker(stage: int):
 
 def _end_with(stage: int) -> None:
     """Exit at once when process `stage` ends, however it ends: a `kill -9` of the stage runs
-    none of its clean-up (the pool's terminate()), and the workers' parent, the fork server,
+    none of its clean-up (run_jobs terminating its workers), and the workers' parent, the fork server,
     outlives it by seconds of interpreter teardown. A thread waits on the stage's pidfd
     (Linux), or checks it every 0.2 s elsewhere; the worker then leaves without a word."""
     try:
@@ -58,7 +59,7 @@ def _alive(pid: int) -> bool:
 
 
 def _quiet_resource_tracker() -> None:
-    """multiprocessing's resource tracker (a process started with the pool's first lock)
+    """multiprocessing's resource tracker (a process started with the first pipe's lock)
     removes the locks' semaphores of a stage killed with kill -9, as it should, and warns of
     them in CPython's words after the stage's error; its command line takes our filters."""
     if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
@@ -94,7 +95,7 @@ def run_jobs(function, jobs: list[tuple], processes: int, preload: tuple[str, ..
     with one line naming its job (`names`, e.g. "fold 3") and the cause. Leaving, however it
     happens, terminates the other workers: no fold is left running or waited for."""
     names = names or [f"job {i}" for i in range(len(jobs))]
-    if processes == 1 or len(jobs) == 1:
+    if processes <= 1 or len(jobs) == 1:
         return [function(*job) for job in jobs]
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([function.__module__, *preload])
@@ -120,19 +121,26 @@ def run_jobs(function, jobs: list[tuple], processes: int, preload: tuple[str, ..
 
 
 def _worker(stage: int, payload: bytes, send) -> None:
-    """In a worker: load the job, run it, send back ("ok", result) or ("error", exception)."""
+    """In a worker: load the job, run it, send back ("ok", result), ("error", exception, traceback)
+    or ("broken", what went wrong around the job)."""
     _start_worker(stage)
     try:
         function, job = pickle.loads(payload)
     except Exception as error:  # noqa: BLE001 -- a job that cannot load here is reported by its name
-        send.send(("error", ProjectError(f"its worker could not load the job ({type(error).__name__}: "
-                                         f"{(str(error).splitlines() or [''])[0]})")))
+        send.send(("broken", f"its worker could not load the job ({_line(error)})"))
         return
     try:
         outcome = ("ok", function(*job))
-    except Exception as error:  # noqa: BLE001 -- raised again in the stage, as the pool did
-        outcome = ("error", error if _picklable(error) else ProjectError(f"{type(error).__name__}: {error}"))
-    send.send(outcome)
+    except Exception as error:  # noqa: BLE001 -- raised again in the stage, with this traceback
+        outcome = ("error", error if _picklable(error) else ProjectError(_line(error)), traceback.format_exc())
+    try:
+        send.send(outcome)
+    except Exception as error:  # noqa: BLE001 -- a result that cannot be pickled
+        send.send(("broken", f"its result cannot be sent back ({_line(error)})"))
+
+
+def _line(error: Exception) -> str:
+    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
 
 
 def _picklable(error: Exception) -> bool:
@@ -143,19 +151,23 @@ def _picklable(error: Exception) -> bool:
         return False
 
 
+class WorkerTraceback(Exception):
+    """The worker's traceback, chained to an error raised again in the stage (as multiprocessing.Pool does)."""
+
+
 def _result(receive, process, name: str):
     """A finished worker's result, or its error raised here, or one line on how it died."""
     try:
-        status, value = receive.recv()
-    except EOFError:
+        status, value, *trace = receive.recv()
+    except (EOFError, OSError):  # the worker died before (or while) sending
         process.join(5)
         raise ProjectError(f"{name}: its worker process died before returning ({_death(process.exitcode)})") from None
     process.join()
     if status == "ok":
         return value
-    if isinstance(value, ProjectError) and str(value).startswith("its worker could not load"):
+    if status == "broken":  # it could not load the job or send its result: name the job
         raise ProjectError(f"{name}: {value}")
-    raise value
+    raise value from (WorkerTraceback(trace[0]) if trace and trace[0] else None)
 
 
 def _death(code: int | None) -> str:

@@ -61,7 +61,8 @@ def test_a_throwaway_architecture_trains_scores_and_reports_through_dvc_repro(tm
     assert {e["view"] for e in verdicts if e["step"] == "a minimal gated unit"} == {*(f"lr {lr:g}" for lr in lrs),
                                                                                  "own best"}
     report = (clone.path / "report/report.md").read_text()
-    assert "a minimal gated unit" in report and "minimal gated unit" in report
+    assert "| a minimal gated unit" in report  # its step's row in the verdict tables
+    assert any(line.startswith(f"| minimal gated unit | {lr:g} |") for line in report.splitlines() for lr in lrs)
     assert "mgu" in (clone.path / "plots/budgets/balanced_accuracy.csv").read_text()
     clone.commit("the throwaway architecture")
 

@@ -22,8 +22,8 @@ def session_processes(session: int) -> list[str]:
 
 
 def started_workers(session: int) -> int:
-    """Fold workers (the fork server's children) that have run the pool's initializer, which
-    ignores SIGINT: before that a worker is still starting, and a signal to the stage then can
+    """Fold workers (the fork server's children) that have started their job, which first
+    ignores SIGINT (surnames/workers.py): before that a worker is still starting, and a signal to the stage then can
     make it print the traceback of its interrupted start-up (docs/errors.md: a known gap)."""
     return sum(ignores_sigint(pid) for pid in worker_pids(session))
 
@@ -81,7 +81,7 @@ def test_a_stopped_training_is_one_line_and_keeps_the_previous_outputs(project, 
     assert not (project / "models/rnn").exists() and not (project / "plots/curves/rnn").exists()
     leftovers = [p for p in project.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
-    # the pool's terminate() has been sent: every worker exits (zombies have exited too)
+    # run_jobs has terminated its workers on the way out: every worker exits (zombies have exited too)
     assert wait_for(lambda: session_processes(stage.pid) == []), session_processes(stage.pid)
 
 

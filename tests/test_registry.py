@@ -2,7 +2,7 @@
 must list its rows: the cells' classes, the params schema and params.yaml, dvc.yaml's stages
 and plots. A throwaway cell added to a copy of the project shows that a cell is a registry row
 and its hidden size: no list in dvc.yaml or the tests needs an edit. (A throwaway architecture,
-a new class, runs through `dvc repro` in tests/test_pipeline.py.)"""
+a new class, runs through `dvc repro` in tests/test_architecture.py.)"""
 import itertools
 import os
 import shutil
@@ -43,11 +43,19 @@ def problems(root: Path) -> list[str]:
         for title, spec in plot.items():
             y = spec.get("y") if isinstance(spec, dict) else None
             named = {_cell_in(path) for path in ([title] + list(y if isinstance(y, dict) else ()))} - {None}
+            columns = [c for cs in (y.values() if isinstance(y, dict) else [y]) for c in (cs if isinstance(cs, list)
+                                                                                        else [cs])]
+            named |= {c for c in columns if c in registry.cells}  # a y-list of cells, as the budget plots once were
             if named - set(registry.course) or (isinstance(y, dict) and named and named != set(registry.course)):
                 found.append(f"dvc.yaml plot '{title}' names cells {sorted(named)}: only the course pair may be listed")
             confusion.update(named if title.startswith("plots/confusion/") else ())
     if confusion != set(registry.course):
         found.append(f"dvc.yaml's confusion plots are of {sorted(confusion)}, not the course pair")
+    found += [f"dvc.yaml lacks stage train_{c} (a course cell)" for c in registry.course if f"train_{c}" not in stages]
+    reported = [Path(path).stem for path in document["stages"]["report"]["cmd"].split() if path.startswith("metrics/")
+                and Path(path).stem in registry.cells]
+    if reported != list(registry.course):
+        found.append(f"dvc.yaml stage report reads the metrics of {reported}, not the course pair")
     pair = [_cell_in(path) for path in document["stages"]["evaluate"]["cmd"].split() if path.startswith("predictions/")]
     if [c for c in pair if c != "baseline"] != list(registry.course):
         found.append(f"dvc.yaml stage evaluate compares {pair}, not the course pair")
@@ -149,6 +157,10 @@ def test_a_cell_is_a_registry_row_and_its_hidden_size(project_copy):
 def test_the_check_names_a_cell_listed_by_hand(project_copy):
     dvc = project_copy / "dvc.yaml"
     text = dvc.read_text()
+    old = "      y: accuracy\n"
+    dvc.write_text(text.replace(old, "      y:\n        plots/budgets/accuracy.csv: [rnn, tanh_rnn, lstm]\n", 1))
+    assert problems(project_copy) == ["dvc.yaml plot 'plots/budgets/accuracy.csv' names cells ['lstm', 'rnn', "
+                                      "'tanh_rnn']: only the course pair may be listed"]
     old = "        plots/length/lstm.csv: [accuracy, low, high]\n"
     dvc.write_text(text.replace(old, old + "        plots/length/gru.csv: [accuracy, low, high]\n"))
     assert problems(project_copy) == ["dvc.yaml plot 'Accuracy by name length, held out (value and 95 % interval)' "

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from surnames import cells, dvc_yaml, model_file, score
+from surnames import cells, dvc_yaml, ladder, model_file, score
 from surnames.alphabet import encode
 from surnames.data import Encoded, Split, predict_log_probs, read_categories, read_encoded
 from surnames.predictions import Predictions, Rows
@@ -229,7 +229,7 @@ def test_accuracy_by_length_from_bins_is_the_products_definition():
                                equal_nan=True)
 
 
-@pytest.mark.parametrize("model", ["lstm", "tanh_rnn"])
+@pytest.mark.parametrize("model", ladder.RUNGS)
 def test_the_gradient_flow_of_a_fold_in_one_batch_is_each_name_s_own(model):
     """Right-aligned names of several lengths in one letter_by_letter give each name the norms it
     gets alone."""

@@ -91,7 +91,7 @@ def test_a_failing_fold_in_a_worker_is_one_line_and_writes_nothing(project, caps
 
 
 def test_cli_unknown_model(project, capsys):
-    one_line_error(capsys, call_main("train", "gru", *RNN_ARGS[1:]),
+    one_line_error(capsys, call_main("train", "gru", *RNN_ARGS[1:]),  # a cell of the ladder only
                    "unknown model 'gru': expected a course cell, rnn or lstm")
 
 

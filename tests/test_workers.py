@@ -8,7 +8,7 @@ import time
 import pytest
 
 from surnames.errors import ProjectError
-from surnames.workers import run_jobs
+from surnames.workers import WorkerTraceback, run_jobs
 
 
 def square(value: int) -> int:
@@ -22,9 +22,12 @@ def fail(value: int) -> int:
 
 
 def die_or_sleep(action: str, pid_file: str) -> None:
-    """`die`: kill this worker mid-run (as the OOM killer does); `sleep`: record the pid and wait."""
+    """`die`: once the sleeper has recorded its pid, kill this worker mid-run (as the OOM killer
+    does); `sleep`: record the pid and wait."""
     if action == "die":
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(pid_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGKILL)
     with open(pid_file, "w") as file:
         file.write(str(os.getpid()))
@@ -50,16 +53,29 @@ def test_results_come_back_in_the_jobs_order():
     assert run_jobs(square, [(n,) for n in range(5)], processes=2) == [0, 1, 4, 9, 16]
 
 
-def test_a_job_s_error_is_raised_as_it_was_raised():
-    with pytest.raises(ProjectError, match="job 2 failed on purpose"):
+def test_a_job_s_error_is_raised_as_it_was_raised_with_the_worker_s_traceback():
+    with pytest.raises(ProjectError, match="job 2 failed on purpose") as error:
         run_jobs(fail, [(2,), (3,)], processes=2)
+    assert isinstance(error.value.__cause__, WorkerTraceback) and "in fail" in str(error.value.__cause__)
+
+
+def unsendable(value: int):
+    return lambda: value  # a lambda cannot be pickled back
+
+
+def test_a_result_that_cannot_be_sent_back_is_one_line_naming_the_job():
+    with pytest.raises(ProjectError) as error:
+        run_jobs(unsendable, [(1,), (2,)], processes=2, names=["fold 0", "fold 1"])
+    assert str(error.value).startswith("fold 0: its result cannot be sent back (") or \
+        str(error.value).startswith("fold 1: its result cannot be sent back ("), error.value
 
 
 def test_a_worker_killed_mid_run_ends_the_run_naming_its_fold_and_stops_the_others(tmp_path):
     pid_file = tmp_path / "sleeper.pid"
     started = time.monotonic()
     with pytest.raises(ProjectError) as error:
-        run_jobs(die_or_sleep, [("sleep", str(pid_file)), ("die", "")], processes=2, names=["fold 0", "fold 1"])
+        run_jobs(die_or_sleep, [("sleep", str(pid_file)), ("die", str(pid_file))], processes=2,
+                 names=["fold 0", "fold 1"])
     assert time.monotonic() - started < 60
     assert str(error.value).startswith("fold 1: its worker process died before returning (killed by SIGKILL")
     assert "\n" not in str(error.value)
