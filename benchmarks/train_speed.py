@@ -177,7 +177,7 @@ def main():
         limit = sgemm_rate(recurrent_width(model), hidden, batch, rows, args.seconds, args.repeats) / flops
         peer = peer_of(model)
         peers = [timed(Peer(peer[1], peer[2], N_LETTERS, hidden, len(categories), packed))
-                 for packed in (False, True)] if peer else [float("nan")] * 2
+                 for packed in (False, True)] if peer else []
         paths = [model.kernel, None] if model.kernel else [None]  # a kernel cell also through autograd
         for path in paths:
             torch.manual_seed(0)
@@ -185,9 +185,10 @@ def main():
             model.kernel = path
             rate = timed(model)
             label = f"{name} ({path or 'autograd'})"
+            compared = f"{peer[0]:12} {peers[0]:9,.0f} {peers[1]:9,.0f} {rate / max(peers):5.2f}x" if peer else \
+                f"{'-':12} {'-':>9} {'-':>9} {'-':>6}"
             line = (f"{label:28} {batch:5} {rate:10,.0f} {flops / 1e6:9.2f} M {limit * flops / 1e9:10.1f} "
-                    f"{limit:9,.0f} {rate / limit:8.2f}   {peer[0] if peer else '-':12} {peers[0]:9,.0f} "
-                    f"{peers[1]:9,.0f} {rate / max(peers):5.2f}x")
+                    f"{limit:9,.0f} {rate / limit:8.2f}   {compared}")
             if args.course_style:
                 optimizer = COURSE_OPTIMIZERS[params["optimizer"]](model.parameters(), lr=params["lr"])
                 course = samples_per_second(lambda: course_style_step(model, optimizer, encoded,

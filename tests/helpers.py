@@ -180,7 +180,7 @@ class Clone:
         clone.run("git", "init", "-q", "-b", "main")
         small = {f"{section}__{k}": v for section in trained_sections(path) for k, v in SMALL_TRAIN.items()}
         small.update({f"budgets__{k}": v for k, v in SMALL_BUDGETS.items()})
-        clone.set_params(**small, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()}, **params)
+        clone.set_params(**{**small, **{f"evaluate__{k}": v for k, v in SMALL_EVALUATE.items()}, **params})
         clone.commit("clone with the small budget")
         return clone
 

@@ -40,7 +40,7 @@ def add_architecture(clone: Clone) -> None:
     text = cells_py.read_text()
     at = text.index("\n\nCELLS = ")
     cells_py.write_text(text[:at] + THROWAWAY_CLASS + text[at:])
-    text = registry.read_text().replace("\ncourse:", ROW + "\ncourse:", 1)
+    text = registry.read_text().replace("  lstm:\n", ROW + "  lstm:\n", 1)  # a rung below the course LSTM
     registry.write_text(text.replace("steps:\n", "steps:\n" + STEP, 1))
     params = clone.path / "params.yaml"
     params.write_text(params.read_text().replace("    lstm: 128\n", "    mgu: 64\n    lstm: 128\n", 1))
