@@ -142,7 +142,12 @@ def answer_context(verdicts: dict, budgets: dict, rechecks: list[dict]) -> dict:
     lead = parts_held or [s for s in steps.values() if s["holds"] and s["name"] != gap
                           and s.get("about") in (None, "lstm cell", "memory or gates")]
     never = [s for s in rest if s["never"]]
-    return {"steps": steps, "gap_step": gap, "held": [s for s in steps.values() if s["holds"]], "lead": lead,
+    memory, gru = (about["memory or gates"] or [None])[0], about["GRU"] + [None, None]
+    # gating, not the memory: the LSTM cell and a GRU hold in every run, the LSTM does not beat
+    # the GRU, and the memory cell alone does not hold (the registry's group order: see its comments)
+    gating = bool(gru[0] and gru[0]["robust"] and gru[1] and not gru[1]["holds"] and memory and not memory["holds"])
+    return {"steps": steps, "gap_step": gap, "gating": gating, "lead": lead,
+            "held": [s for s in steps.values() if s["holds"]],
             "about": about, "parts_held": parts_held,
             "parts_not": [s for s in about["memory or gates"] if not s["robust"]],
             "cell_holds": bool(about["lstm cell"]) and all(s["robust"] for s in about["lstm cell"]),

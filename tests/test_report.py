@@ -59,11 +59,21 @@ def test_the_answer_names_a_step_only_where_every_view_on_both_scores_agrees():
     for step, score, view in (("gates on the memory", "balanced_accuracy", OWN_BEST),
                               ("gates on the memory", "corrected_accuracy", "lr 0.003")):
         flipped = answer(made_up(GATES, flipped=((step, score, view),)))
-        assert flipped.startswith("**Why the LSTM wins: its gated memory cell, as a whole.**"), flipped
+        assert flipped.startswith("**Why the LSTM wins: its gating, which an equal-sized GRU matches; not its "
+                                  "memory cell alone.**"), flipped
         assert "*The LSTM cell* (the LSTM against a tanh RNN of its parameter count) holds: " in flipped
-        assert "So do *the LSTM cell, forget gate open* and *the LSTM cell, output gate open*; no single gate " \
-               "does." in flipped, flipped
+        assert "It holds with one gate open too; no single gate does." in flipped, flipped
         assert "*gates on the memory* differs from 0 in some views only" in flipped, flipped
+
+
+def test_without_the_gru_s_gates_the_headline_credits_the_whole_cell():
+    lstm_cell = {"the LSTM cell": 0.05, "the LSTM cell, forget gate open": 0.05,
+                 "the LSTM cell, output gate open": 0.05}
+    text = answer(made_up(lstm_cell))
+    assert text.startswith("**Why the LSTM wins: its gated memory cell, as a whole.**"), text
+    assert "*the GRU's gates* differs from 0 in no view" in text
+    beaten = answer(made_up({**lstm_cell, "the GRU's gates": 0.05, "LSTM over GRU": 0.03}))
+    assert beaten.startswith("**Why the LSTM wins: its gated memory cell, as a whole.**"), beaten
 
 
 def test_the_memory_cell_alone_is_the_headline_when_the_data_say_so():
@@ -76,7 +86,8 @@ def test_the_memory_cell_alone_is_the_headline_when_the_data_say_so():
 def test_a_step_that_did_not_hold_in_a_recheck_is_said_so():
     recheck = {"settings": {"budgets.seed": 1}, **made_up({**GATES, "gates on the memory": 0.0})}
     text = answer(made_up(GATES), [recheck, {"settings": {"budgets.iterations": 1000}, **made_up(GATES)}])
-    assert text.startswith("**Why the LSTM wins: its gated memory cell, as a whole.**"), text
+    assert text.startswith("**Why the LSTM wins: its gating, which an equal-sized GRU matches; not its memory "
+                           "cell alone.**"), text
     assert "*gates on the memory* holds (not when re-run with budgets.seed=1)." in text
     assert "re-checked with budgets.seed=1 and budgets.iterations=1000._" in text
 
