@@ -11,7 +11,9 @@ the model's training section for the prior correction (`train_<model>` or `basel
 from pathlib import Path
 
 from stages import finish
+from surnames import cells
 from surnames.errors import Parser, cli
+from surnames.ladder import COURSE
 from surnames.memory import keep_freed_memory
 from surnames.params import load_params
 from surnames.score import SCORED, Paths, run, training_section
@@ -20,7 +22,9 @@ from surnames.score import SCORED, Paths, run, training_section
 @cli
 def main(argv):
     parser = Parser(prog="python -m stages.score", description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=SCORED, help="the model to score")
+    # the ladder's other cells have no train_<cell> section: their ladder@ stages score them
+    parser.add_argument("model", choices=[m for m in SCORED if m in COURSE or m not in cells.CELLS],
+                        help="the model to score")
     parser.add_argument("prepared", type=Path, help="the prepared data folder (fold-<i>/ folders)")
     parser.add_argument("--models", type=Path, help="the model's folder of fold-<i>.pt files")
     parser.add_argument("--metrics", type=Path, required=True, help="where to write its metrics (JSON)")

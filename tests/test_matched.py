@@ -1,5 +1,6 @@
 """The ladder's grid (surnames/grid.py, the ladder@<cell>-<lr> stages) and its steps and
 verdicts (surnames/matched.py), on the small run."""
+import csv
 import json
 
 import pytest
@@ -80,9 +81,9 @@ def test_the_matched_stage_judges_every_step_score_and_view(small_run):
         assert e["verdict"] in ("up", "down", "none", "tie") and e["choices"]
         if e["view"] != ladder.OWN_BEST:
             assert [(c["model_lr"], c["against_lr"]) for c in e["choices"]] == [(float(e["view"][3:]),) * 2]
-    answer = (small_run / "plots/answer.csv").read_text().splitlines()
-    assert answer[0] == ",".join(matched.ANSWER_COLUMNS)
-    assert {line.split(",")[0] for line in answer[1:]} == {s.name for s in ladder.STEPS}
+    answer = list(csv.reader((small_run / "plots/answer.csv").read_text().splitlines()))  # names hold commas
+    assert answer[0] == matched.ANSWER_COLUMNS
+    assert {row[0] for row in answer[1:]} == {s.name for s in ladder.STEPS}
     accuracy = (small_run / "plots/budgets/accuracy.csv").read_text().splitlines()
     scored = [json.loads(path.read_text()) for path in sorted((small_run / "metrics/ladder").glob("*.json"))]
     points = sorted(((m["cell"], m["lr"]) for m in scored if "test" in m), key=lambda p: ladder.RUNGS.index(p[0]))
