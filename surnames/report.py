@@ -322,8 +322,7 @@ def write_report(all_params: dict, paths: dict, out: Path) -> str:
         length_figure(fig, matched["by_length"], shown)
         budgets_figure(fig, matched["models"])
         text = render("report.md.j2", {
-            "answer": answer, **answer_data, "gate_paragraph": [steps[s["name"]] for s in verdicts["steps"]
-                                                                 if s.get("about") in ladder.ABOUT],
+            "answer": answer, **answer_data,
             "gradient": gradient_context(matched, evaluate, gap), **length_context(matched, shown),
             "views": verdicts["views"], "step_tables": step_tables(verdicts, steps), "raw": raw_context(matched),
             "table_scores": [SCORE_NAMES[s] for s in TABLE_SCORES], "own_best": own_best_rows(matched),
